@@ -1,0 +1,217 @@
+// Command tracectl manages a traced daemon: its status, and searches of its
+// archive, through the control socket in the data directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"traced/httpui"
+)
+
+var version = "dev"
+
+func main() {
+	app := &cli.App{
+		Name:    "tracectl",
+		Usage:   "manage traced, the SIP trace server",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Aliases: []string{"p"}, Value: "/var/lib/traced", EnvVars: []string{"TRACED_DATA"},
+				Usage: "traced's data directory (its control socket is there)"},
+		},
+		Commands: []*cli.Command{statusCmd(), searchCmd()},
+	}
+	if err := app.RunContext(context.Background(), os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "tracectl:", err)
+		if errors.Is(err, httpui.ErrNotRunning) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+}
+
+func client(c *cli.Context) *httpui.Client {
+	return httpui.NewClient(httpui.SocketPath(c.String("data")))
+}
+
+func statusCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show what traced received, stored and rejected, its index backlog and its disk use",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}},
+		Action: func(c *cli.Context) error {
+			s, err := client(c).Status(c.Context)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, s)
+			}
+			printStatus(c.App.Writer, s)
+			return nil
+		},
+	}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printStatus(w io.Writer, s httpui.Status) {
+	fmt.Fprintf(w, "traced %s, running since %s (%s)\n", s.Version, s.Started.Format(time.RFC3339), time.Since(s.Started).Round(time.Second))
+	fmt.Fprintf(w, "data:        %s\n", s.DataDir)
+	fmt.Fprintf(w, "received:    %s\n", counts(s.Received))
+	fmt.Fprintf(w, "stored:      %d (accepted %d, lost on write %d)\n", s.Stored, s.Accepted, s.LostRecords)
+	var rej uint64
+	for _, v := range s.Rejected {
+		rej += v
+	}
+	fmt.Fprintf(w, "rejected:    %d %s\n", rej, counts(s.Rejected))
+	fmt.Fprintf(w, "index:       backlog %d blocks, %d records", s.IndexBacklog.Blocks, s.IndexBacklog.Records)
+	if s.IndexBacklog.Behind != "" {
+		fmt.Fprintf(w, ", %s behind", s.IndexBacklog.Behind)
+	}
+	fmt.Fprintf(w, "; %s on disk\n", size(s.IndexBytes))
+	fmt.Fprintf(w, "segments:    %d hours, %d records, %s on disk\n", s.Segments, s.Records, size(s.BytesOnDisk))
+	if s.Oldest != nil && s.Newest != nil {
+		fmt.Fprintf(w, "data from:   %s to %s\n", s.Oldest.Format(time.RFC3339), s.Newest.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "retention:   %d days, min free %s (disk %s free of %s); %d hours deleted, %s freed\n",
+		s.RetentionDays, s.MinFree, size(int64(s.DiskFree)), size(int64(s.DiskTotal)), s.Deleted, size(int64(s.Freed)))
+	if s.RecoveredCuts > 0 || s.Corruptions > 0 {
+		fmt.Fprintf(w, "damage:      %d torn tails cut at start (%s), %d corrupt blocks read\n", s.RecoveredCuts, size(s.RecoveredBytes), s.Corruptions)
+	}
+}
+
+func counts(m map[string]uint64) string {
+	var keys []string
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	if b.Len() == 0 {
+		return "(none)"
+	}
+	return "(" + b.String() + ")"
+}
+
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func searchCmd() *cli.Command {
+	params := []struct{ flag, param, usage string }{
+		{"call-id", "call_id", "SIP Call-ID (also finds RTCP and logs correlated to it)"},
+		{"session-id", "session_id", "X-Session-Id"},
+		{"xcid", "xcid", "X-CID"},
+		{"from-user", "from_user", "From user"},
+		{"to-user", "to_user", "To user"},
+		{"ruri-user", "ruri_user", "Request-URI user"},
+		{"user", "user", "From, To, Request-URI or P-Asserted-Identity user"},
+		{"ip", "ip", "source or destination IP"},
+		{"method", "method", "SIP method (also matches the CSeq method of responses)"},
+		{"status", "status", "SIP response code"},
+		{"user-agent", "user_agent", "User-Agent or Server"},
+		{"node", "node", "capture node name or capture id"},
+		{"since", "since", "capture time from (RFC 3339, Unix seconds, or a duration back such as 2h)"},
+		{"until", "until", "capture time to"},
+		{"limit", "limit", "most messages to print (default 10000)"},
+	}
+	var fl []cli.Flag
+	for _, p := range params {
+		fl = append(fl, &cli.StringFlag{Name: p.flag, Usage: p.usage})
+	}
+	fl = append(fl, &cli.BoolFlag{Name: "json", Usage: "one JSON object per line per message"})
+	return &cli.Command{
+		Name:  "search",
+		Usage: "find stored messages; a Call-ID, X-Session-Id or X-CID search covers the whole archive, others the last hour unless --since/--until say otherwise",
+		Flags: fl,
+		Action: func(c *cli.Context) error {
+			q := url.Values{}
+			for _, p := range params {
+				if v := c.String(p.flag); v != "" {
+					q.Set(p.param, v)
+				}
+			}
+			res, err := client(c).Search(c.Context, q)
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			if c.Bool("json") {
+				enc := json.NewEncoder(w)
+				for _, m := range res.Messages {
+					if err := enc.Encode(m); err != nil {
+						return err
+					}
+				}
+			} else {
+				for _, m := range res.Messages {
+					printMessage(w, m)
+				}
+			}
+			if res.More > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "tracectl: showing %d of %d matching messages; %d more (narrow the search or raise --limit)\n",
+					len(res.Messages), res.Total, res.More)
+			}
+			if res.Unreadable > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "tracectl: %d damaged blocks could not be read\n", res.Unreadable)
+			}
+			return nil
+		},
+	}
+}
+
+// printMessage writes one message the way sipgrep and ngrep do.
+func printMessage(w io.Writer, m httpui.Message) {
+	t, _ := time.Parse(time.RFC3339Nano, m.Time)
+	proto := "U"
+	switch m.Transport {
+	case "tcp":
+		proto = "T"
+	case "tls":
+		proto = "S"
+	case "sctp":
+		proto = "C"
+	}
+	fmt.Fprintf(w, "%s %s %s -> %s [%s hep%d id=%d", proto, t.UTC().Format("2006/01/02 15:04:05.000000"), m.Src, m.Dst, m.Type, m.HEPVersion, m.CaptureID)
+	if m.Node != "" {
+		fmt.Fprintf(w, " node=%s", m.Node)
+	}
+	if m.CorrID != "" && m.Type != "sip" {
+		fmt.Fprintf(w, " cid=%s", m.CorrID)
+	}
+	fmt.Fprintf(w, "]\n%s\n", strings.TrimRight(m.Raw, "\r\n"))
+	fmt.Fprintln(w)
+}

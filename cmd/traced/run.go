@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"traced/httpui"
+	"traced/index"
+	"traced/ingest"
+	"traced/ingest/record"
+	"traced/retention"
+	"traced/search"
+	"traced/segment"
+)
+
+// Names inside the data directory.
+const (
+	segmentsDir = "segments"
+	indexDir    = "index"
+	lockFile    = "LOCK"
+)
+
+// run is the daemon: recover the segments, open the index and let it catch up in
+// the background, bind the listeners, serve, and on ctx's end stop in order.
+func run(ctx context.Context, cfg config) error {
+	log := cfg.Logger
+	started := time.Now()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	seg, err := segment.Open(filepath.Join(cfg.DataDir, segmentsDir), segment.Options{
+		FlushInterval: cfg.FlushInterval, Logger: log.With("part", "segment")})
+	if err != nil {
+		return fmt.Errorf("open segments: %w", err)
+	}
+	segClosed := false
+	defer func() {
+		if !segClosed {
+			seg.Close()
+		}
+	}()
+	idx, err := index.Open(filepath.Join(cfg.DataDir, indexDir), index.Options{Logger: log.With("part", "index")})
+	if err != nil {
+		return fmt.Errorf("open index: %w", err)
+	}
+	defer idx.Close()
+
+	srv, err := ingest.New(ingest.Config{HEPAddrs: cfg.HEPAddrs, SIPAddrs: cfg.SIPAddrs, AuthKeys: cfg.AuthKeys,
+		Store: seg, Logger: log.With("part", "ingest")})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	enf := &retention.Enforcer{
+		Policy:   retention.Policy{MaxAge: time.Duration(cfg.RetentionDays) * 24 * time.Hour, MinFreeFrac: cfg.MinFreeFrac, MinFree: cfg.MinFreeBytes},
+		Segments: seg, Index: idx, Disk: retention.StatFS(cfg.DataDir), Logger: log.With("part", "retention"),
+	}
+	searcher := &search.Searcher{Index: idx, Blocks: seg}
+	status := func() httpui.Status {
+		return statusOf(cfg, started, seg, idx, srv, enf)
+	}
+	api := &httpui.API{Status: status, Searcher: searcher, Logger: log}
+
+	ctl, err := listenControl(httpui.SocketPath(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	web, err := net.Listen("tcp", cfg.WebAddr)
+	if err != nil {
+		ctl.Close()
+		return fmt.Errorf("listen web %s: %w", cfg.WebAddr, err)
+	}
+	ctlSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	webMux := http.NewServeMux()
+	webMux.Handle("/api/", api.Handler())
+	webMux.Handle("/", (&httpui.Web{Status: status}).Handler())
+	webSrv := &http.Server{Handler: webMux, ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	wg.Add(4)
+	go func() { defer wg.Done(); _ = ctlSrv.Serve(ctl) }()
+	go func() { defer wg.Done(); _ = webSrv.Serve(web) }()
+	go func() {
+		defer wg.Done()
+		if err := idx.Follow(bg, seg, record.Extract); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("index follower stopped", "err", err)
+		}
+	}()
+	go func() { defer wg.Done(); enf.Run(bg, time.Minute) }()
+	ingestDone := make(chan struct{})
+	go func() { defer close(ingestDone); _ = srv.Serve(ctx) }()
+
+	log.Info("traced ready", "version", version, "data", cfg.DataDir, "hep_udp", fmt.Sprint(srv.UDPAddrs()),
+		"hep_tcp", fmt.Sprint(srv.TCPAddrs()), "sip", fmt.Sprint(srv.SIPAddrs()), "web", web.Addr().String(),
+		"retention_days", cfg.RetentionDays, "min_free", cfg.MinFreeText, "auth_keys", len(cfg.AuthKeys),
+		"startup", time.Since(started).Round(time.Millisecond).String())
+
+	<-ctx.Done()
+	log.Info("stopping")
+	<-ingestDone // listeners closed: nothing more is appended
+	err = seg.Close()
+	segClosed = true
+	if err != nil {
+		log.Error("close segments", "err", err)
+	}
+	stopBG()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ctlSrv.Shutdown(sctx)
+	_ = webSrv.Shutdown(sctx)
+	wg.Wait()
+	st := seg.Stats()
+	log.Info("stopped", "stored", st.Stored, "lost", st.LostRecords)
+	return err
+}
+
+// lockDir takes an exclusive lock on the data directory, so two daemons never
+// write the same segments.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another traced: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// listenControl binds the control socket. Its mode (0660) is the access control:
+// the traced user and its group.
+func listenControl(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale control socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket mode: %w", err)
+	}
+	return l, nil
+}
+
+func statusOf(cfg config, started time.Time, seg *segment.Dir, idx *index.Index, srv *ingest.Server, enf *retention.Enforcer) httpui.Status {
+	is := srv.Stats()
+	ss := seg.Stats()
+	bl := idx.Backlog()
+	s := httpui.Status{
+		Version: version, Started: started, DataDir: cfg.DataDir,
+		Received: is.Received, Accepted: is.Accepted, Ignored: is.Ignored, Rejected: is.Rejected, TCPOpen: is.TCPOpen,
+		Stored: uint64(ss.Stored), LostRecords: uint64(ss.LostRecords), WriteErrors: uint64(ss.WriteErrors), Corruptions: uint64(ss.Corruptions),
+		RecoveredCuts: len(ss.Recovered), BytesOnDisk: ss.BytesOnDisk,
+		IndexBacklog:  httpui.Backlog{Blocks: bl.Blocks, Records: bl.Records, Bytes: bl.Bytes},
+		RetentionDays: cfg.RetentionDays, MinFree: cfg.MinFreeText,
+	}
+	for _, l := range ss.Recovered {
+		s.RecoveredBytes += l.Bytes
+	}
+	if !bl.Oldest.IsZero() {
+		s.IndexBacklog.Behind = time.Since(bl.Oldest).Round(time.Millisecond).String()
+	}
+	hours := seg.Hours()
+	s.Segments = len(hours)
+	for _, h := range hours {
+		s.Records += h.Records
+		if h.MinTime != 0 && (s.Oldest == nil || record.TimeOf(h.MinTime).Before(*s.Oldest)) {
+			t := record.TimeOf(h.MinTime)
+			s.Oldest = &t
+		}
+		if h.MaxTime != 0 && (s.Newest == nil || record.TimeOf(h.MaxTime).After(*s.Newest)) {
+			t := record.TimeOf(h.MaxTime)
+			s.Newest = &t
+		}
+	}
+	s.IndexBytes = dirSize(filepath.Join(cfg.DataDir, indexDir))
+	if free, total, err := retention.StatFS(cfg.DataDir)(); err == nil {
+		s.DiskFree, s.DiskTotal = free, total
+	}
+	s.Deleted, s.Freed = enf.Counts()
+	return s
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

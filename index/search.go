@@ -1,0 +1,192 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+
+	"traced/segment"
+)
+
+// Query selects blocks. Every non-empty field must match (AND); an empty field is
+// ignored. Values are normalised as when indexing: users, methods and user agents
+// compare case-insensitively, IP addresses in canonical form, the rest exactly.
+type Query struct {
+	CallID    string // matches a Call-ID or a HEP correlation id
+	SessionID string
+	XCID      string
+
+	FromUser, ToUser, RURIUser string
+	AnyUser                    string // from, to, request-URI or P-Asserted-Identity user
+
+	IP           string // source or destination
+	SrcIP, DstIP string
+
+	Method, Status, UserAgent, Node, Type string
+
+	// Since and Until bound the capture time, Unix µs, inclusive; 0 = open. A
+	// block matches when its capture time range meets [Since, Until].
+	Since, Until int64
+}
+
+// build returns the bleve query for q.
+func (q Query) build() query.Query {
+	var must []query.Query
+	term := func(field string, n norm, v string, alsoIn ...string) {
+		t := n.term(v)
+		if t == "" {
+			return
+		}
+		if len(alsoIn) == 0 {
+			must = append(must, termQuery(field, t))
+			return
+		}
+		either := []query.Query{termQuery(field, t)}
+		for _, f := range alsoIn {
+			either = append(either, termQuery(f, t))
+		}
+		must = append(must, query.NewDisjunctionQuery(either))
+	}
+	term(fieldCallID, normExact, q.CallID)
+	term(fieldSessionID, normExact, q.SessionID)
+	term(fieldXCID, normExact, q.XCID)
+	term(fieldFrom, normLower, q.FromUser)
+	term(fieldTo, normLower, q.ToUser)
+	term(fieldRURI, normLower, q.RURIUser)
+	term(fieldFrom, normLower, q.AnyUser, fieldTo, fieldRURI, fieldPAI)
+	term(fieldSrc, normIP, q.IP, fieldDst)
+	term(fieldSrc, normIP, q.SrcIP)
+	term(fieldDst, normIP, q.DstIP)
+	term(fieldMethod, normUpper, q.Method)
+	term(fieldStatus, normExact, q.Status)
+	term(fieldUA, normLower, q.UserAgent)
+	term(fieldNode, normExact, q.Node)
+	term(fieldType, normExact, q.Type)
+	inclusive := true
+	if q.Since != 0 {
+		v := float64(q.Since)
+		rq := query.NewNumericRangeInclusiveQuery(&v, nil, &inclusive, nil)
+		rq.SetField(fieldMaxTime)
+		must = append(must, rq)
+	}
+	if q.Until != 0 {
+		v := float64(q.Until)
+		rq := query.NewNumericRangeInclusiveQuery(nil, &v, nil, &inclusive)
+		rq.SetField(fieldMinTime)
+		must = append(must, rq)
+	}
+	switch len(must) {
+	case 0:
+		return query.NewMatchAllQuery()
+	case 1:
+		return must[0]
+	}
+	return query.NewConjunctionQuery(must)
+}
+
+func termQuery(field, t string) query.Query {
+	tq := query.NewTermQuery(t)
+	tq.SetField(field)
+	return tq
+}
+
+// Search returns every block that may hold a record matching q, over all shards,
+// sorted by hour and offset. There is no cap: the caller reads the blocks and
+// filters their records exactly. Shards whose capture time range cannot meet
+// [Since, Until] are skipped without being searched.
+func (x *Index) Search(ctx context.Context, q Query) ([]segment.BlockRef, error) {
+	if q.Since != 0 && q.Until != 0 && q.Until < q.Since {
+		return nil, nil
+	}
+	x.mu.RLock()
+	if x.closed {
+		x.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	shards := make([]*shard, 0, len(x.shards))
+	for _, s := range x.shards {
+		if s.mark.overlaps(q.Since, q.Until) {
+			shards = append(shards, s)
+		}
+	}
+	x.mu.RUnlock()
+	slices.SortFunc(shards, func(a, b *shard) int { return cmp.Compare(a.hour, b.hour) })
+
+	bq := q.build()
+	var refs []segment.BlockRef
+	for _, s := range shards {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := len(refs)
+		var err error
+		refs, err = s.search(ctx, bq, refs)
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(refs[start:], func(a, b segment.BlockRef) int { return cmp.Compare(a.Off, b.Off) })
+	}
+	return refs, nil
+}
+
+// search appends to refs the blocks of the shard that match bq. A shard dropped
+// meanwhile contributes nothing.
+func (s *shard) search(ctx context.Context, bq query.Query, refs []segment.BlockRef) (_ []segment.BlockRef, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.idx == nil {
+		return refs, nil
+	}
+	defer func() {
+		// bleve reads memory-mapped files; a damaged one can make it panic.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("search shard %s: panic: %v", s.hour, r)
+		}
+	}()
+	adv, err := s.idx.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("search shard %s: %w", s.hour, err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("search shard %s: open reader: %w", s.hour, err)
+	}
+	defer r.Close()
+	sr, err := bq.Searcher(ctx, r, s.idx.Mapping(), search.SearcherOptions{Score: "none"})
+	if err != nil {
+		return nil, fmt.Errorf("search shard %s: %w", s.hour, err)
+	}
+	defer sr.Close()
+	sctx := &search.SearchContext{
+		DocumentMatchPool: search.NewDocumentMatchPool(sr.DocumentMatchPoolSize(), 0),
+		IndexReader:       r,
+	}
+	for n := 0; ; n++ {
+		if n&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		dm, err := sr.Next(sctx)
+		if err != nil {
+			return nil, fmt.Errorf("search shard %s: %w", s.hour, err)
+		}
+		if dm == nil {
+			return refs, nil
+		}
+		id, err := r.ExternalID(dm.IndexInternalID)
+		if err != nil {
+			return nil, fmt.Errorf("search shard %s: document id: %w", s.hour, err)
+		}
+		off, err := parseDocID(id)
+		if err != nil {
+			return nil, fmt.Errorf("search shard %s: document id %q: %w", s.hour, id, err)
+		}
+		refs = append(refs, segment.BlockRef{Hour: s.hour, Off: off})
+		sctx.DocumentMatchPool.Put(dm)
+	}
+}

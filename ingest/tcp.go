@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"time"
+
+	"traced/ingest/hep"
+	"traced/ingest/record"
+	"traced/segment"
+)
+
+func segmentRecord(ts int64, data []byte) segment.Record { return segment.Record{Time: ts, Data: data} }
+
+func asErrno(err error, target *syscall.Errno) bool { return errors.As(err, target) }
+
+func (s *Server) acceptTCP(l *net.TCPListener) {
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			s.log.Warn("tcp accept", "addr", l.Addr().String(), "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if s.cnt.tcpOpen.Load() >= int64(s.cfg.MaxTCPConns) {
+			s.reject(ReasonTCPLimit, addrPortOf(c.RemoteAddr()), "")
+			c.Close()
+			continue
+		}
+		s.cnt.tcpOpen.Add(1)
+		s.cnt.tcpTotal.Add(1)
+		s.conns.Store(net.Conn(c), struct{}{})
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.cnt.tcpOpen.Add(-1)
+			defer s.conns.Delete(net.Conn(c))
+			defer c.Close()
+			s.serveStream(c, record.ListenerTCP, "tcp")
+		}()
+	}
+}
+
+// serveStream reads back-to-back HEPv3 frames from one connection. The buffer is
+// fixed (two maximal frames), so one connection cannot make traced buffer without
+// limit. Bytes that are not a frame are skipped up to the next magic and counted.
+func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
+	from := addrPortOf(c.RemoteAddr())
+	recv := s.cnt.received[name]
+	buf := make([]byte, 2*maxPacket+2)
+	r, w := 0, 0
+	var wk worker
+	garbage := 0
+	flushGarbage := func() {
+		if garbage > 0 {
+			s.reject(ReasonTCPGarbage, from, "skipped bytes to resync")
+			garbage = 0
+		}
+	}
+	for {
+		// Frame whatever is buffered.
+		for w-r >= 6 {
+			n, err := hep.FrameLen(buf[r:w])
+			if err != nil {
+				// Not at a frame: skip to the next magic (or keep the last 3 bytes,
+				// which may be the start of one).
+				i := hep.IndexMagic(buf[r+1 : w])
+				if i < 0 {
+					skip := w - r - 3
+					garbage += skip
+					r += skip
+					break
+				}
+				garbage += i + 1
+				r += i + 1
+				continue
+			}
+			if w-r < n {
+				break
+			}
+			flushGarbage()
+			recv.Add(1)
+			s.handleHEP(&wk, buf[r:r+n], from, l)
+			r += n
+		}
+		if r == w {
+			r, w = 0, 0
+		} else if r > len(buf)/2 {
+			w = copy(buf, buf[r:w])
+			r = 0
+		}
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		n, err := c.Read(buf[w:])
+		w += n
+		if err != nil {
+			flushGarbage()
+			if w-r > 0 && !isTimeout(err) {
+				s.reject(ReasonTCPTrunc, from, "connection closed inside a frame")
+			}
+			if isTimeout(err) {
+				s.log.Info("closing idle hep connection", "from", from.String(), "idle", s.cfg.TCPIdle)
+			}
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,2 @@
+// Package segment stores records in hourly segment files.
+package segment
