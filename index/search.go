@@ -3,6 +3,7 @@ package index
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -125,12 +126,36 @@ func (x *Index) Search(ctx context.Context, q Query) ([]segment.BlockRef, error)
 		start := len(refs)
 		var err error
 		refs, err = s.search(ctx, bq, refs)
+		if errors.Is(err, errDamaged) {
+			// Remove the shard so that the follower rebuilds it from its
+			// segment; this search fails rather than answer without it.
+			x.log.Error("index: removing a damaged shard; it will be rebuilt from its segment", "hour", s.hour, "err", err)
+			x.removeDamaged(s)
+		}
 		if err != nil {
 			return nil, err
 		}
 		slices.SortFunc(refs[start:], func(a, b segment.BlockRef) int { return cmp.Compare(a.Off, b.Off) })
 	}
 	return refs, nil
+}
+
+// errDamaged marks a failure that shows a shard's files are damaged.
+var errDamaged = errors.New("shard damaged")
+
+// removeDamaged removes shard s unless it has already been replaced.
+func (x *Index) removeDamaged(s *shard) {
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	x.mu.RLock()
+	current := x.shards[s.hour] == s
+	x.mu.RUnlock()
+	if !current {
+		return
+	}
+	if err := x.removeShardLocked(s.hour); err != nil {
+		x.log.Error("index: removing a damaged shard", "hour", s.hour, "err", err)
+	}
 }
 
 // search appends to refs the blocks of the shard that match bq. A shard dropped
@@ -144,7 +169,7 @@ func (s *shard) search(ctx context.Context, bq query.Query, refs []segment.Block
 	defer func() {
 		// bleve reads memory-mapped files; a damaged one can make it panic.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("search shard %s: panic: %v", s.hour, r)
+			err = fmt.Errorf("search shard %s: %w: panic: %v", s.hour, errDamaged, r)
 		}
 	}()
 	adv, err := s.idx.Advanced()
@@ -158,7 +183,7 @@ func (s *shard) search(ctx context.Context, bq query.Query, refs []segment.Block
 	defer r.Close()
 	sr, err := bq.Searcher(ctx, r, s.idx.Mapping(), search.SearcherOptions{Score: "none"})
 	if err != nil {
-		return nil, fmt.Errorf("search shard %s: %w", s.hour, err)
+		return nil, s.searchError(ctx, err)
 	}
 	defer sr.Close()
 	sctx := &search.SearchContext{
@@ -173,20 +198,29 @@ func (s *shard) search(ctx context.Context, bq query.Query, refs []segment.Block
 		}
 		dm, err := sr.Next(sctx)
 		if err != nil {
-			return nil, fmt.Errorf("search shard %s: %w", s.hour, err)
+			return nil, s.searchError(ctx, err)
 		}
 		if dm == nil {
 			return refs, nil
 		}
 		id, err := r.ExternalID(dm.IndexInternalID)
 		if err != nil {
-			return nil, fmt.Errorf("search shard %s: document id: %w", s.hour, err)
+			return nil, fmt.Errorf("search shard %s: %w: document id: %v", s.hour, errDamaged, err)
 		}
 		off, err := parseDocID(id)
 		if err != nil {
-			return nil, fmt.Errorf("search shard %s: document id %q: %w", s.hour, id, err)
+			return nil, fmt.Errorf("search shard %s: %w: document id %q: %v", s.hour, errDamaged, id, err)
 		}
 		refs = append(refs, segment.BlockRef{Hour: s.hour, Off: off})
 		sctx.DocumentMatchPool.Put(dm)
 	}
+}
+
+// searchError classifies an error of bleve's searcher. Over a local index that
+// is open, the only causes besides cancellation are unreadable files.
+func (s *shard) searchError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("search shard %s: %w: %v", s.hour, errDamaged, err)
 }

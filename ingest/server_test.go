@@ -316,8 +316,11 @@ func TestPlainSIPWithSiptraceHeaders(t *testing.T) {
 		"From: <sip:probe@x>;tag=9\r\nTo: <sip:127.0.0.10>\r\nCall-ID: dup@test\r\nCSeq: 1 OPTIONS\r\n" +
 		"X-Siptrace-Fromip: udp:127.0.0.20:5060\r\nX-Siptrace-Toip: tcp:[2001:db8::1]:5061\r\n" +
 		"X-Siptrace-Method: OPTIONS\r\nX-Siptrace-Dir: in\r\nContent-Length: 0\r\n\r\n"
-	sendUDP(t, s.SIPAddrs()[0], []byte(msg), []byte("\x16\x03\x01 not sip"))
-	waitFor(t, "one record", func() bool { return st.len() == 1 })
+	hlog := hep.AppendV3(nil, &hep.Packet{Version: 3, Family: 4, Proto: 17, Src: netip.MustParseAddrPort("127.0.0.10:5060"),
+		Dst: netip.MustParseAddrPort("127.0.0.1:9"), TsSec: 1_700_000_000, ProtoType: 100,
+		CorrelationID: []byte("dup@test"), Payload: []byte("log line")})
+	sendUDP(t, s.SIPAddrs()[0], []byte(msg), []byte("\x16\x03\x01 not sip"), hlog)
+	waitFor(t, "two records", func() bool { return st.len() == 2 })
 	waitFor(t, "garbage rejected", func() bool { return s.Stats().Rejected[ReasonBadSIP] == 1 })
 	var m record.Message
 	if err := record.Decode(st.all()[0], &m); err != nil {
@@ -328,6 +331,10 @@ func TestPlainSIPWithSiptraceHeaders(t *testing.T) {
 	}
 	if string(m.SIP.CallID) != "dup@test" || m.Version != 0 {
 		t.Errorf("call-id %q version %d", m.SIP.CallID, m.Version)
+	}
+	// The HEP log line sent to the same port is stored as HEP.
+	if err := record.Decode(st.all()[1], &m); err != nil || m.Type != 100 || string(m.CorrID) != "dup@test" {
+		t.Errorf("hlog on the SIP port: type %d corr %q err %v", m.Type, m.CorrID, err)
 	}
 }
 

@@ -89,7 +89,7 @@ func (s *Server) serveUDP(u *net.UDPConn, plainSIP bool) {
 				s.reject(ReasonOversize, from, "")
 				continue
 			}
-			if plainSIP {
+			if plainSIP && !isHEP(b) {
 				s.handleSIP(&w, b, from, local)
 			} else {
 				s.handleHEP(&w, b, from, record.ListenerUDP)
@@ -201,6 +201,15 @@ func headerValue(msg []byte, name string) string {
 		}
 	}
 	return ""
+}
+
+// isHEP says whether a datagram on the plain SIP listener is HEP after all:
+// Kamailio sends its hlog() lines as HEPv3 to the same address as the SIP copies.
+func isHEP(b []byte) bool {
+	if len(b) > 0 && (b[0] == 1 || b[0] == 2) {
+		return true
+	}
+	return len(b) >= 4 && (b[0] == 'H' || b[0] == 'E') && b[1] == 'E' && b[2] == 'P'
 }
 
 // looksLikeSIP says whether b starts with a SIP status line or request line. It is

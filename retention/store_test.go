@@ -19,7 +19,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // extract indexes each record by its payload as a Call-ID.
@@ -135,7 +135,7 @@ func TestRetentionOnRealStore(t *testing.T) {
 	used := func() uint64 { return uint64(dirBytes(t, filepath.Join(dir, "segments"))) }
 	total := used() * 4
 	disk := func() (uint64, uint64, error) { return total - used()*3, total, nil } // pretend other files fill the rest
-	clk.Set(start.Add(5*time.Hour + 20*time.Minute)) // the newest hour is being written
+	clk.Set(start.Add(5*time.Hour + 20*time.Minute))                               // the newest hour is being written
 	e = &Enforcer{Policy: Policy{MaxAge: 0, MinFreeFrac: 0.5}, Segments: seg, Index: idx, Disk: disk, Now: clk.Now}
 	del, err = e.Enforce()
 	if err != nil {

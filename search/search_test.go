@@ -82,7 +82,9 @@ func TestMatch(t *testing.T) {
 // fakeIndex returns every block; the exact filter must do the rest.
 type fakeIndex struct{ refs []segment.BlockRef }
 
-func (f fakeIndex) Search(context.Context, index.Query) ([]segment.BlockRef, error) { return f.refs, nil }
+func (f fakeIndex) Search(context.Context, index.Query) ([]segment.BlockRef, error) {
+	return f.refs, nil
+}
 
 type fakeBlocks map[segment.BlockRef]*segment.Block
 

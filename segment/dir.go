@@ -1,157 +1,16 @@
 package segment
 
 import (
-	"cmp"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
-
-// Options configure a Dir. The zero value of every field selects its default.
-type Options struct {
-	// FlushInterval is how often the current block is cut, written and the file
-	// fsynced. It bounds what a crash can lose. 0: 1 s.
-	FlushInterval time.Duration
-	// BlockSize is the raw (uncompressed) size at which a block is cut. Blocks
-	// never exceed it, except a block holding one record larger than it.
-	// 0: 256 KiB; at most 16 MiB.
-	BlockSize int
-	// Level is the zstd encoder level. 0: zstd.SpeedFastest (see doc.go).
-	Level zstd.EncoderLevel
-	// CacheBlocks is the number of decoded blocks kept by the read cache.
-	// 0: 256; negative: no cache.
-	CacheBlocks int
-	// QueueBlocks is the number of cut blocks that may wait for the writer before
-	// Append blocks. 0: 4.
-	QueueBlocks int
-	// Now is the clock that decides which hour a record arrives in.
-	// nil: time.Now.
-	Now func() time.Time
-	// Logger receives recovery reports, write errors and lifecycle events.
-	// nil: discard.
-	Logger *slog.Logger
-
-	// hooks replace file writes and fsyncs; only tests set them.
-	hooks *fileHooks
-}
-
-// fileHooks intercept the writes and fsyncs of segment files and the fsyncs of
-// the directory.
-type fileHooks struct {
-	writeAt func(f *os.File, p []byte, off int64) (int, error)
-	sync    func(f *os.File) error
-	syncDir func(dir string) error
-}
-
-const (
-	defaultFlushInterval = time.Second
-	defaultBlockSize     = 256 << 10
-	defaultLevel         = zstd.SpeedFastest
-	defaultCacheBlocks   = 256
-	defaultQueueBlocks   = 4
-)
-
-func (o Options) withDefaults() (Options, error) {
-	if o.FlushInterval < 0 || o.BlockSize < 0 || o.QueueBlocks < 0 {
-		return o, fmt.Errorf("options: negative FlushInterval, BlockSize or QueueBlocks")
-	}
-	if o.BlockSize > maxBlockSize {
-		return o, fmt.Errorf("options: BlockSize %d over %d", o.BlockSize, maxBlockSize)
-	}
-	if o.FlushInterval == 0 {
-		o.FlushInterval = defaultFlushInterval
-	}
-	if o.BlockSize == 0 {
-		o.BlockSize = defaultBlockSize
-	}
-	if o.Level == 0 {
-		o.Level = defaultLevel
-	}
-	if o.CacheBlocks == 0 {
-		o.CacheBlocks = defaultCacheBlocks
-	}
-	if o.QueueBlocks == 0 {
-		o.QueueBlocks = defaultQueueBlocks
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	hooks := fileHooks{}
-	if o.hooks != nil {
-		hooks = *o.hooks
-	}
-	o.hooks = &hooks
-	if o.hooks.writeAt == nil {
-		o.hooks.writeAt = (*os.File).WriteAt
-	}
-	if o.hooks.sync == nil {
-		o.hooks.sync = (*os.File).Sync
-	}
-	if o.hooks.syncDir == nil {
-		o.hooks.syncDir = syncDir
-	}
-	return o, nil
-}
-
-// Stats are counters since Open, plus the state of the directory.
-type Stats struct {
-	Appended    int64      // records accepted by Append
-	Stored      int64      // records in blocks written and fsynced
-	Blocks      int64      // blocks written
-	LostRecords int64      // records whose block write or fsync failed
-	WriteErrors int64      // failed block, footer or file-creation writes and fsyncs
-	Recovered   []LostData // torn tails cut off by Open
-	Corruptions int64      // distinct damaged blocks or footers met by reads, walks and Open
-	BytesOnDisk int64      // sum of the segment file sizes
-	Hours       int        // segment files, including the active one
-	CacheHits   int64
-	CacheMisses int64
-}
-
-// hourFile is the state of one hour's segment file. All fields are guarded by
-// Dir.mu.
-type hourFile struct {
-	hour    Hour
-	path    string
-	exists  bool // the file is on disk (false: the hour has records in memory only)
-	sealed  bool
-	end     int64 // just past the last complete block
-	size    int64
-	blocks  int
-	records int64
-	minTime int64
-	maxTime int64
-
-	active  bool // Append writes this hour
-	pending int  // seal requests queued for the writer
-	deleted bool
-	refs    int      // readers using rf
-	rf      *os.File // read handle, opened on first use
-}
-
-func (hf *hourFile) addBlock(bi BlockInfo) {
-	if hf.blocks == 0 || bi.MinTime < hf.minTime {
-		hf.minTime = bi.MinTime
-	}
-	if hf.blocks == 0 || bi.MaxTime > hf.maxTime {
-		hf.maxTime = bi.MaxTime
-	}
-	hf.blocks++
-	hf.records += int64(bi.NRec)
-	hf.end = bi.Next
-	hf.size = max(hf.size, bi.Next)
-}
 
 // pendingBlock is a block being filled by Append or waiting for the writer.
 type pendingBlock struct {
@@ -169,7 +28,7 @@ const (
 	jobSync                 // fsync; reply on done if set
 	jobSeal                 // seal hf if it is open
 	jobClose                // fsync, seal, reply and stop
-	jobAbort                // stop without writing anything more (tests: a crash)
+	jobAbort                // stop without sealing or fsyncing (tests: a crash)
 )
 
 type job struct {
@@ -490,106 +349,3 @@ func (d *Dir) closeFiles() {
 // Notify returns a channel that receives a value after blocks are written. It
 // has a buffer of one: a receiver that is slow sees one value for many blocks.
 func (d *Dir) Notify() <-chan struct{} { return d.notify }
-
-// Hours lists the segment files, oldest first, including the one being written.
-func (d *Dir) Hours() []HourInfo {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]HourInfo, 0, len(d.hours))
-	for _, hf := range d.hours {
-		out = append(out, hf.info())
-	}
-	slices.SortFunc(out, func(a, b HourInfo) int { return cmp.Compare(a.Hour, b.Hour) })
-	return out
-}
-
-func (hf *hourFile) info() HourInfo {
-	return HourInfo{
-		Hour: hf.hour, Path: hf.path, Size: hf.size, Sealed: hf.sealed, End: hf.end,
-		Blocks: hf.blocks, Records: hf.records, MinTime: hf.minTime, MaxTime: hf.maxTime,
-	}
-}
-
-// DeleteHour removes the file of hour h and returns its size. The hour Append is
-// writing cannot be deleted (ErrActive). Reads already under way finish; later
-// reads of the hour fail with ErrNotFound.
-func (d *Dir) DeleteHour(h Hour) (int64, error) {
-	d.mu.Lock()
-	if d.shut {
-		d.mu.Unlock()
-		return 0, ErrClosed
-	}
-	hf := d.hours[h]
-	if hf == nil {
-		d.mu.Unlock()
-		return 0, fmt.Errorf("delete %s: %w", h, ErrNotFound)
-	}
-	if hf.active || hf.pending > 0 {
-		d.mu.Unlock()
-		return 0, fmt.Errorf("delete %s: %w", h, ErrActive)
-	}
-	// Rename first: a crash between the rename and the remove leaves a .tmp
-	// name that Open removes, never a half-deleted segment.
-	tmp := hf.path + ".delete" + tmpSuffix
-	if hf.exists {
-		if err := os.Rename(hf.path, tmp); err != nil {
-			d.mu.Unlock()
-			return 0, fmt.Errorf("delete %s: %w", h, err)
-		}
-	}
-	freed, exists := hf.size, hf.exists
-	delete(d.hours, h)
-	hf.deleted = true
-	if hf.refs == 0 && hf.rf != nil {
-		hf.rf.Close()
-		hf.rf = nil
-	}
-	d.mu.Unlock()
-	d.cache.dropHour(h)
-	if !exists {
-		return 0, nil
-	}
-	if err := os.Remove(tmp); err != nil {
-		return 0, fmt.Errorf("delete %s: %w", h, err)
-	}
-	if err := d.syncDir(); err != nil {
-		return freed, fmt.Errorf("delete %s: %w", h, err)
-	}
-	d.log.Info("segment deleted", "hour", h.String(), "bytes", freed)
-	return freed, nil
-}
-
-// Stats returns the counters and the directory state.
-func (d *Dir) Stats() Stats {
-	s := Stats{
-		Appended:    d.appended.Load(),
-		Stored:      d.stored.Load(),
-		Blocks:      d.blocksOut.Load(),
-		LostRecords: d.lost.Load(),
-		WriteErrors: d.writeErrs.Load(),
-		CacheHits:   d.cache.hits.Load(),
-		CacheMisses: d.cache.misses.Load(),
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s.Recovered = slices.Clone(d.recovered)
-	s.Corruptions = int64(len(d.corrupt))
-	for _, hf := range d.hours {
-		if hf.exists {
-			s.Hours++
-			s.BytesOnDisk += hf.size
-		}
-	}
-	return s
-}
-
-// noteCorruption counts a damaged block or footer once and logs it.
-func (d *Dir) noteCorruption(ref BlockRef, err error) {
-	d.mu.Lock()
-	_, seen := d.corrupt[ref]
-	d.corrupt[ref] = struct{}{}
-	d.mu.Unlock()
-	if !seen {
-		d.log.Error("segment corruption", "hour", ref.Hour.String(), "offset", ref.Off, "err", err)
-	}
-}

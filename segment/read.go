@@ -161,7 +161,7 @@ func (d *Dir) Blocks(h Hour, from int64, fn func(BlockInfo) error) error {
 		infos, _, err := readFooter(v.f, h, v.size)
 		if err == nil {
 			i := sort.Search(len(infos), func(i int) bool { return infos[i].Ref.Off >= from })
-			if i < len(infos) && infos[i].Ref.Off != from {
+			if (i < len(infos) && infos[i].Ref.Off != from) || (i == len(infos) && from != v.end) {
 				return fmt.Errorf("blocks %s from %d: not a block offset", h, from)
 			}
 			for _, bi := range infos[i:] {

@@ -100,9 +100,10 @@ func (d *Dir) recover() error {
 	return nil
 }
 
-// openSealed checks a sealed file's header and the cheap parts of its footer:
-// the tail, the frame header, and the first and last entries against the file.
-// Format damage is returned as *CorruptionError.
+// openSealed checks a sealed file's header and the cheap parts of its footer in
+// three small reads, whatever the file's size: the file header; the tail with the
+// last entry before it; the frame header with the first entry after it. Format
+// damage is returned as *CorruptionError.
 func (d *Dir) openSealed(h Hour) (*hourFile, error) {
 	path := filepath.Join(d.dir, sealedName(h))
 	f, err := os.Open(path)
@@ -119,9 +120,17 @@ func (d *Dir) openSealed(h Hour) (*hourFile, error) {
 	if err := checkFileHeader(f, h, size); err != nil {
 		return nil, corrupt(0, err)
 	}
-	t, err := readTail(f, size)
+	if size < fileHeaderLen+footerLen(0) {
+		return nil, corrupt(fileHeaderLen, fmt.Errorf("footer: file of %d bytes too short", size))
+	}
+	var eb [footerEntryLen + footerTailLen]byte
+	end := eb[max(0, int64(len(eb))-(size-fileHeaderLen)):]
+	if err := readFull(f, end, size-int64(len(end))); err != nil {
+		return nil, fmt.Errorf("read footer of %s: %w", path, err)
+	}
+	t, err := parseFooterTail(end[len(end)-footerTailLen:], size)
 	if err != nil {
-		return nil, corrupt(max(size-footerTailLen, 0), err)
+		return nil, corrupt(size-footerTailLen, err)
 	}
 	var fb [frameHeaderLen + footerEntryLen]byte
 	n := frameHeaderLen
@@ -129,21 +138,21 @@ func (d *Dir) openSealed(h Hour) (*hourFile, error) {
 		n = len(fb)
 	}
 	if err := readFull(f, fb[:n], t.end); err != nil {
+		return nil, fmt.Errorf("read footer of %s: %w", path, err)
+	}
+	p, err := parseFrameHeader(fb[:])
+	if err != nil {
 		return nil, corrupt(t.end, fmt.Errorf("footer: %w", err))
 	}
-	if p, err := parseFrameHeader(fb[:]); err != nil || int64(p) != size-t.end-frameHeaderLen {
-		return nil, corrupt(t.end, fmt.Errorf("footer: frame header does not match the tail (%v)", err))
+	if int64(p) != size-t.end-frameHeaderLen {
+		return nil, corrupt(t.end, fmt.Errorf("footer: frame of %d bytes, the tail says %d", p, size-t.end-frameHeaderLen))
 	}
 	if t.nblocks > 0 {
 		first, err := parseFooterEntry(fb[frameHeaderLen:], h)
 		if err != nil {
 			return nil, corrupt(t.end, err)
 		}
-		var lb [footerEntryLen]byte
-		if err := readFull(f, lb[:], size-footerTailLen-footerEntryLen); err != nil {
-			return nil, corrupt(t.end, fmt.Errorf("footer: %w", err))
-		}
-		last, err := parseFooterEntry(lb[:], h)
+		last, err := parseFooterEntry(end[len(end)-footerTailLen-footerEntryLen:], h)
 		if err != nil {
 			return nil, corrupt(t.end, err)
 		}

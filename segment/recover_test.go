@@ -144,6 +144,10 @@ func TestRecoverCorruption(t *testing.T) {
 			if tc.want > 0 && (len(hours) != 1 || !hours[0].Sealed || hours[0].Records != int64(tc.want)) {
 				t.Errorf("Hours: %+v", hours)
 			}
+			if tc.want > 0 {
+				// Recovery leaves a file whose whole footer checks.
+				checkSealedFile(t, hours[0].Path, fx.hour, fx.blocks[:tc.want/fixturePerBlock])
+			}
 			mustClose(t, d)
 
 			// Recovery is done once: a second start finds a clean directory.
@@ -296,6 +300,28 @@ func TestBothNamesForOneHour(t *testing.T) {
 	want := []string{sealedName(fx.hour), partName(fx.hour) + brokenSuffix}
 	if got := dirNames(t, fx.dir); !slices.Equal(got, want) {
 		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+// checkSealedFile reads the whole footer of a sealed file and compares it with
+// the blocks expected.
+func checkSealedFile(t testing.TB, path string, h Hour, want []BlockInfo) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, _, err := readFooter(f, h, fi.Size())
+	if err != nil {
+		t.Fatalf("footer of %s: %v", path, err)
+	}
+	if !slices.Equal(infos, want) {
+		t.Fatalf("footer of %s lists %+v, want %+v", path, infos, want)
 	}
 }
 

@@ -301,10 +301,10 @@ func (w *writer) seal() error {
 	}
 	sealedPath := filepath.Join(d.dir, sealedName(hf.hour))
 	d.mu.Lock()
+	hf.size = w.end + int64(len(foot))
 	err = os.Rename(hf.path, sealedPath)
 	if err == nil {
 		hf.sealed, hf.path = true, sealedPath
-		hf.size = w.end + int64(len(foot))
 	}
 	d.mu.Unlock()
 	if err != nil {

@@ -53,7 +53,7 @@ and its modules in ModuleDir.
   - HEPv2: header length byte 16 (IPv4), then tv_sec, tv_usec (u32) and the
     capture id (u16) little-endian, then two bytes of padding. HEPv1 has no
     time and no capture id.
-  - HEP leaves from the SIP socket (source port 5060). Over TCP one
+  - UDP HEP leaves from the SIP socket (source port 5060). Over TCP one
     connection carries back-to-back HEP3 frames for the whole run.
   - Mirrored messages may arrive out of causal order (reference/HEP.md saw a
     relayed ACK before the 487 it acknowledges); order by capture time.
