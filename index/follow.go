@@ -88,14 +88,17 @@ var errStop = errors.New("stop listing")
 
 // Follow keeps the index caught up with src until ctx is done: a CatchUp pass,
 // then another whenever src notifies new blocks (at most one pass per
-// FollowDelay) or FollowInterval has passed. A failed pass is logged and retried
-// after FollowInterval. Follow returns nil when ctx is done.
+// FollowDelay) or FollowInterval has passed. A failed pass is logged (at most
+// once per FollowInterval) and what failed is retried by the next pass; the
+// hours that did not fail are indexed meanwhile. Follow returns nil when ctx is
+// done, and ErrClosed if the index is closed under it.
 func (x *Index) Follow(ctx context.Context, src Source, ex Extract) error {
 	if ex == nil {
 		return errors.New("follow: nil extract function")
 	}
 	tick := time.NewTicker(x.opts.FollowInterval)
 	defer tick.Stop()
+	var warned time.Time
 	for {
 		notify := src.Notify()
 		last := time.Now()
@@ -105,9 +108,9 @@ func (x *Index) Follow(ctx context.Context, src Source, ex Extract) error {
 			return nil
 		case errors.Is(err, ErrClosed):
 			return err
-		case err != nil:
-			x.log.Warn("index: follower pass failed; retrying", "err", err, "in", x.opts.FollowInterval)
-			notify = nil // wait for the ticker
+		case err != nil && last.Sub(warned) >= x.opts.FollowInterval:
+			x.log.Warn("index: follower pass failed; retrying at every pass", "err", err)
+			warned = last
 		}
 		select {
 		case <-ctx.Done():
@@ -132,6 +135,7 @@ type hourPlan struct {
 	info  segment.HourInfo
 	from  int64 // file offset of the first block to index
 	first bool  // a block is pending at from
+	fresh bool  // from is the hour's first block: the shard starts empty
 }
 
 // CatchUp makes one pass over src. It removes the shards of hours that have no
@@ -326,6 +330,7 @@ func (x *Index) plan(src Source, hi segment.HourInfo) (hourPlan, error) {
 		return hourPlan{}, fmt.Errorf("list blocks of hour %s from %d: first block at %d", h, p.from, first.Ref.Off)
 	}
 	p.from = first.Ref.Off
+	p.fresh = !m.valid
 	x.setPending(h, pending{
 		blocks:  max(hi.Blocks-int(m.blocks), 1),
 		records: max(hi.Records-m.records, int64(first.NRec)),
@@ -431,10 +436,7 @@ func (x *Index) run(ctx context.Context, src Source, ex Extract, p hourPlan, top
 			ex(blk.Records, &e.Fields)
 		}
 		if len(infos) > 0 {
-			x.writeMu.Lock()
-			err = x.addLocked(entries[:len(infos)])
-			x.writeMu.Unlock()
-			if err != nil {
+			if err := x.addNext(h, entries[:len(infos)], p.fresh && from == p.from); err != nil {
 				return fmt.Errorf("index hour %s: %w", h, err)
 			}
 		}
@@ -458,6 +460,30 @@ func (x *Index) run(ctx context.Context, src Source, ex Extract, p hourPlan, top
 			}
 		}
 	}
+}
+
+// errMoved reports a shard changed by someone else during a follower pass.
+var errMoved = errors.New("the shard changed during the pass; the next pass starts over")
+
+// addNext adds the entries, which follow one another in file order, if they
+// continue the shard of hour h: they start just past its mark, or the shard is
+// absent or empty and fresh says the entries start at the hour's first block.
+// Otherwise the shard was removed or written by someone else since the pass
+// planned the hour, and adding would leave a gap below the mark.
+func (x *Index) addNext(h segment.Hour, es []Entry, fresh bool) error {
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	x.mu.RLock()
+	s := x.shards[h]
+	x.mu.RUnlock()
+	if s == nil || !s.mark.valid {
+		if !fresh {
+			return errMoved
+		}
+	} else if s.mark.next != es[0].Info.Ref.Off {
+		return errMoved
+	}
+	return x.addLocked(es)
 }
 
 // countDown takes a batch of hour h off the backlog. next is the first block

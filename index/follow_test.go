@@ -450,6 +450,32 @@ func TestCatchUpRetriesFailedRead(t *testing.T) {
 	}
 }
 
+func TestCatchUpShardRemovedDuringPass(t *testing.T) {
+	src := newFakeSource()
+	ids := fill(src, hourA, 6)
+	x := openTest(t, t.TempDir(), Options{BatchBlocks: 2})
+	// The shard goes (as when a search finds it damaged) after the first batch
+	// was indexed: what follows must not be added below a mark that claims the
+	// first blocks.
+	n := 0
+	ex := func(recs []segment.Record, f *Fields) {
+		if n++; n == 3 {
+			if err := x.removeShard(hourA); err != nil {
+				t.Error(err)
+			}
+		}
+		extractTest(recs, f)
+	}
+	if err := x.CatchUp(context.Background(), src, ex); !errors.Is(err, errMoved) {
+		t.Fatalf("CatchUp: %v, want errMoved", err)
+	}
+	if _, _, ok := x.Mark(hourA); ok {
+		t.Error("a shard with a gap was written")
+	}
+	catchUp(t, x, src)
+	checkFound(t, x, src, ids)
+}
+
 func TestCatchUpIgnoresDroppedHour(t *testing.T) {
 	src := newFakeSource()
 	fill(src, hourA, 3)

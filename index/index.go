@@ -100,6 +100,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		dropped: make(map[segment.Hour]struct{}),
 		backlog: make(map[segment.Hour]pending),
 	}
+	var hours []segment.Hour
 	for _, de := range des {
 		name := de.Name()
 		if !strings.HasSuffix(name, shardSuffix) {
@@ -111,19 +112,54 @@ func Open(dir string, opts Options) (*Index, error) {
 			x.log.Warn("index: not a shard, left alone", "path", path)
 			continue
 		}
-		s, err := openShard(h, path)
-		if err != nil {
-			x.log.Warn("index: removing a shard that does not open; it will be rebuilt from its segment",
-				"hour", h, "path", path, "err", err)
-			if rerr := os.RemoveAll(path); rerr != nil {
-				_ = x.Close()
-				return nil, fmt.Errorf("remove damaged shard %s: %w", path, rerr)
+		hours = append(hours, h)
+	}
+	// Shards open a few at a time: each reads its own small files.
+	shards := make([]*shard, len(hours))
+	errs := make([]error, len(hours))
+	sem := make(chan struct{}, openParallel)
+	var wg sync.WaitGroup
+	for i, h := range hours {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			shards[i], errs[i] = x.openOrRemove(h)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range shards {
+			if s != nil {
+				_ = s.close(false, mark{})
 			}
-			continue
 		}
-		x.shards[h] = s
+		return nil, err
+	}
+	for _, s := range shards {
+		if s != nil {
+			x.shards[s.hour] = s
+		}
 	}
 	return x, nil
+}
+
+// openParallel is how many shards Open opens at once.
+const openParallel = 4
+
+// openOrRemove opens the shard of hour h, or removes it when it does not open.
+// It returns an error only when the removal fails.
+func (x *Index) openOrRemove(h segment.Hour) (*shard, error) {
+	path := x.shardPath(h)
+	s, err := openShard(h, path)
+	if err == nil {
+		return s, nil
+	}
+	x.log.Warn("index: removing a shard that does not open; it will be rebuilt from its segment",
+		"hour", h, "path", path, "err", err)
+	if rerr := os.RemoveAll(path); rerr != nil {
+		return nil, fmt.Errorf("remove damaged shard %s: %w", path, rerr)
+	}
+	return nil, nil
 }
 
 func (x *Index) shardPath(h segment.Hour) string {
@@ -295,7 +331,8 @@ func (x *Index) removeShardLocked(h segment.Hour) error {
 	return nil
 }
 
-// Close flushes every shard written since it was opened and closes them all.
+// Close flushes every shard written since it was opened, waiting until its
+// batches are on disk, and closes them all.
 func (x *Index) Close() error {
 	x.writeMu.Lock()
 	defer x.writeMu.Unlock()
@@ -310,10 +347,15 @@ func (x *Index) Close() error {
 		shards = append(shards, s)
 	}
 	x.mu.Unlock()
-	var errs []error
-	for _, s := range shards {
-		// Marks and flags no longer change: writeMu is held and closed is set.
-		errs = append(errs, s.close(s.dirty, s.mark))
+	// Shards flush in parallel: each waits for its own persister.
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, s := range shards {
+		wg.Go(func() {
+			// Marks and flags no longer change: writeMu is held and closed is set.
+			errs[i] = s.close(s.dirty, s.mark)
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }

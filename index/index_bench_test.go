@@ -126,7 +126,8 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 // BenchmarkSearchCallID looks one Call-ID up over 24 hourly shards of 200
-// blocks each.
+// blocks (80 000 records) each: over all hours, and with a time window of one
+// hour, which skips the other shards.
 func BenchmarkSearchCallID(b *testing.B) {
 	const hours, blocksPerHour, recs, calls = 24, 200, 400, 60
 	x, err := Open(b.TempDir(), Options{})
@@ -135,27 +136,48 @@ func BenchmarkSearchCallID(b *testing.B) {
 	}
 	defer x.Close()
 	g := newTraffic(2)
-	var ids []string
+	type probe struct {
+		id   string
+		hour segment.Hour
+	}
+	var probes []probe
 	for i := range hours {
-		es := g.entries(segment.Hour(493_000+i), 4096, blocksPerHour, recs, calls)
+		h := segment.Hour(493_000 + i)
+		es := g.entries(h, 4096, blocksPerHour, recs, calls)
 		for j := 0; j < len(es); j += 37 {
-			ids = append(ids, es[j].Fields.CallIDs[0])
+			probes = append(probes, probe{es[j].Fields.CallIDs[0], h})
 		}
 		if err := x.Add(es); err != nil {
 			b.Fatal(err)
 		}
 	}
 	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		refs, err := x.Search(ctx, Query{CallID: ids[i%len(ids)]})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(refs) != 1 {
-			b.Fatalf("Call-ID %s: %d blocks, want 1", ids[i%len(ids)], len(refs))
-		}
-		i++
+	for _, bb := range []struct {
+		name   string
+		window bool
+	}{
+		{"all_hours", false},
+		{"one_hour_window", true},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				p := probes[i%len(probes)]
+				q := Query{CallID: p.id}
+				if bb.window {
+					q.Since = p.hour.Time().UnixMicro()
+					q.Until = q.Since + 3600e6
+				}
+				refs, err := x.Search(ctx, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(refs) != 1 {
+					b.Fatalf("Call-ID %s: %d blocks, want 1", p.id, len(refs))
+				}
+				i++
+			}
+		})
 	}
 }

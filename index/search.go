@@ -34,8 +34,10 @@ type Query struct {
 	Since, Until int64
 }
 
-// build returns the bleve query for q.
-func (q Query) build() query.Query {
+// build returns the bleve query for q over a shard whose blocks' capture times
+// all lie in [tmin, tmax]. A time bound that every block of the shard meets is
+// left out: numeric ranges cost far more than terms.
+func (q Query) build(tmin, tmax int64) query.Query {
 	var must []query.Query
 	term := func(field string, n norm, v string, alsoIn ...string) {
 		t := n.term(v)
@@ -68,13 +70,13 @@ func (q Query) build() query.Query {
 	term(fieldNode, normExact, q.Node)
 	term(fieldType, normExact, q.Type)
 	inclusive := true
-	if q.Since != 0 {
+	if q.Since != 0 && q.Since > tmin {
 		v := float64(q.Since)
 		rq := query.NewNumericRangeInclusiveQuery(&v, nil, &inclusive, nil)
 		rq.SetField(fieldMaxTime)
 		must = append(must, rq)
 	}
-	if q.Until != 0 {
+	if q.Until != 0 && q.Until < tmax {
 		v := float64(q.Until)
 		rq := query.NewNumericRangeInclusiveQuery(nil, &v, nil, &inclusive)
 		rq.SetField(fieldMinTime)
@@ -98,7 +100,8 @@ func termQuery(field, t string) query.Query {
 // Search returns every block that may hold a record matching q, over all shards,
 // sorted by hour and offset. There is no cap: the caller reads the blocks and
 // filters their records exactly. Shards whose capture time range cannot meet
-// [Since, Until] are skipped without being searched.
+// [Since, Until] are skipped without being searched, and the time bounds are
+// applied block by block only in the shards they cut.
 func (x *Index) Search(ctx context.Context, q Query) ([]segment.BlockRef, error) {
 	if q.Since != 0 && q.Until != 0 && q.Until < q.Since {
 		return nil, nil
@@ -108,24 +111,28 @@ func (x *Index) Search(ctx context.Context, q Query) ([]segment.BlockRef, error)
 		x.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	shards := make([]*shard, 0, len(x.shards))
+	type target struct {
+		s *shard
+		m mark
+	}
+	targets := make([]target, 0, len(x.shards))
 	for _, s := range x.shards {
 		if s.mark.overlaps(q.Since, q.Until) {
-			shards = append(shards, s)
+			targets = append(targets, target{s, s.mark})
 		}
 	}
 	x.mu.RUnlock()
-	slices.SortFunc(shards, func(a, b *shard) int { return cmp.Compare(a.hour, b.hour) })
+	slices.SortFunc(targets, func(a, b target) int { return cmp.Compare(a.s.hour, b.s.hour) })
 
-	bq := q.build()
 	var refs []segment.BlockRef
-	for _, s := range shards {
+	for _, t := range targets {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		s := t.s
 		start := len(refs)
 		var err error
-		refs, err = s.search(ctx, bq, refs)
+		refs, err = s.search(ctx, q.build(t.m.tmin, t.m.tmax), refs)
 		if errors.Is(err, errDamaged) {
 			// Remove the shard so that the follower rebuilds it from its
 			// segment; this search fails rather than answer without it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,5 +355,44 @@ func TestLooksLikeSIP(t *testing.T) {
 		if got := looksLikeSIP([]byte(c.in)); got != c.want {
 			t.Errorf("looksLikeSIP(%q) = %v", c.in, got)
 		}
+	}
+}
+
+// A packet near the 64 KiB limit is stored whole over UDP and over TCP.
+func TestLargePackets(t *testing.T) {
+	s, st := startServer(t, Config{})
+	body := strings.Repeat("a=x-large:0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 1000)
+	msg := fmt.Sprintf(invite, "large@test")
+	msg = strings.Replace(msg, "Content-Length: 0\r\n\r\n", fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), 1)
+	p := hep.Packet{Version: 3, Family: 4, Proto: 17, Src: netip.MustParseAddrPort("10.0.0.1:5060"),
+		Dst: netip.MustParseAddrPort("10.0.0.2:5060"), TsSec: 1_700_000_000, ProtoType: 1, Payload: []byte(msg)}
+	pkt := hep.AppendV3(nil, &p)
+	if len(pkt) < 60000 || len(pkt) > 65507 {
+		t.Fatalf("test packet of %d bytes", len(pkt))
+	}
+	sendUDP(t, s.UDPAddrs()[0], pkt)
+	c, err := net.Dial("tcp", s.TCPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(pkt)
+	c.Write(hepPacket("after-large@test", ""))
+	waitFor(t, "three records", func() bool { return st.len() == 3 })
+	large := 0
+	for _, r := range st.all() {
+		var m record.Message
+		if err := record.Decode(r, &m); err != nil {
+			t.Fatal(err)
+		}
+		if string(m.SIP.CallID) == "large@test" {
+			large++
+			if len(m.Payload) != len(msg) {
+				t.Errorf("listener %s: payload %d bytes, want %d", m.Listener, len(m.Payload), len(msg))
+			}
+		}
+	}
+	if large != 2 {
+		t.Errorf("%d large packets stored, want 2", large)
 	}
 }

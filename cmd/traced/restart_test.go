@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +107,16 @@ func TestRestartKeepsArchiveAndRebuildsIndex(t *testing.T) {
 	}
 	if total < 50 {
 		t.Fatalf("the searches found only %d messages: the comparison would prove little", total)
+	}
+
+	// A search cut by --limit says so and how many more there are.
+	_, ctl := binaries(t)
+	cmd := exec.Command(ctl, "--data", data, "search", "--method", "INVITE", "--since", "2h", "--limit", "5")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil || strings.Count(string(out), "INVITE sip:") != 5 ||
+		!strings.Contains(stderr.String(), "more (narrow the search or raise --limit)") {
+		t.Errorf("a cut search: err %v, %d messages printed, stderr %q", err, strings.Count(string(out), "INVITE sip:"), stderr.String())
 	}
 
 	d.restart()
