@@ -20,6 +20,15 @@
 // the same whatever the grouping, so grouping several blocks into one document
 // would only make the candidate sets coarser.
 //
+// Measured on the 2-core build machine (BenchmarkAdd, blocks of 400 records
+// from 60 calls): 160 000 to 210 000 records indexed per CPU second, background
+// merges included, so 40 000 packets a second cost about a quarter of a core;
+// about 17 bytes of index per record once merges settle (up to three times that
+// for a while after a burst, until scorch drops the files its last merge
+// replaced). Documents of 100 records cost 60 % more CPU; documents of four
+// blocks cost the same CPU as one block and save 6 % of disk. A Call-ID
+// lookup over 24 hourly shards takes about 50 µs.
+//
 // The document id is the block's file offset in decimal. Indexing a block again
 // replaces its document, which makes Add idempotent.
 //

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"fmt"
 	"hash/crc32"
 	"slices"
@@ -168,7 +169,7 @@ func (s *fakeSource) Hours() []segment.HourInfo {
 		hi.Size = hi.End
 		out = append(out, hi)
 	}
-	slices.SortFunc(out, func(a, b segment.HourInfo) int { return int(a.Hour - b.Hour) })
+	slices.SortFunc(out, func(a, b segment.HourInfo) int { return cmp.Compare(a.Hour, b.Hour) })
 	return out
 }
 

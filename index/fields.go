@@ -134,14 +134,21 @@ func (n norm) term(v string) string {
 	return v
 }
 
-// toLower lower-cases s without allocating when it is already lower case,
-// which is the common case for SIP user parts (numbers, lower-case names).
+// toLower folds the case of s, without allocating when s is lower-case ASCII,
+// the common case for SIP user parts (numbers, lower-case names). Non-ASCII text
+// goes through upper then lower case, so that letters that bytes.EqualFold
+// takes as equal (ſ and s, K and k) fold to the same term.
 func toLower(s string) string {
+	upper := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
-			return strings.ToLower(s)
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(strings.ToUpper(s))
 		}
+		upper = upper || ('A' <= c && c <= 'Z')
+	}
+	if upper {
+		return strings.ToLower(s)
 	}
 	return s
 }

@@ -135,6 +135,12 @@ func TestCatchUpIndexesEveryBlock(t *testing.T) {
 		if off, crc, ok := x.Mark(hi.Hour); !ok || off != last.Ref.Off || crc != last.CRC {
 			t.Errorf("Mark(%s) = %d, %08x, %v; want %d, %08x", hi.Hour, off, crc, ok, last.Ref.Off, last.CRC)
 		}
+		if b, r := x.Indexed(hi.Hour); b != int64(hi.Blocks) || r != hi.Records {
+			t.Errorf("Indexed(%s) = %d blocks %d records; want %d, %d", hi.Hour, b, r, hi.Blocks, hi.Records)
+		}
+	}
+	if b, r := x.Indexed(hourA + 100); b != 0 || r != 0 {
+		t.Errorf("Indexed of an hour without shard = %d, %d", b, r)
 	}
 	if b := x.Backlog(); b != (Backlog{}) {
 		t.Errorf("Backlog() = %+v after a pass, want zero", b)

@@ -280,6 +280,18 @@ func (x *Index) Mark(h segment.Hour) (off int64, crc uint32, ok bool) {
 	return s.mark.off, s.mark.crc, true
 }
 
+// Indexed returns how many blocks and records of hour h are indexed (searchable).
+// Compared with the segment's own counts it gives the exact backlog at any moment.
+func (x *Index) Indexed(h segment.Hour) (blocks, records int64) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	s := x.shards[h]
+	if s == nil || !s.mark.valid {
+		return 0, 0
+	}
+	return s.mark.blocks, s.mark.records
+}
+
 // Hours lists the hours that have a shard, oldest first.
 func (x *Index) Hours() []segment.Hour {
 	x.mu.RLock()
@@ -314,6 +326,10 @@ func (x *Index) DropHour(h segment.Hour) error {
 // holds writeMu.
 func (x *Index) removeShardLocked(h segment.Hour) error {
 	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return ErrClosed
+	}
 	s := x.shards[h]
 	delete(x.shards, h)
 	x.mu.Unlock()

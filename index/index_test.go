@@ -421,6 +421,8 @@ func TestNormTerm(t *testing.T) {
 		{"lower", normLower, "Alice", "alice"},
 		{"lower non-ascii", normLower, "ÄRGER", "ärger"},
 		{"lower unchanged", normLower, "+4930123", "+4930123"},
+		{"lower folds long s", normLower, "Joſef", "josef"},
+		{"lower folds kelvin sign", normLower, "Karl", "karl"},
 		{"upper", normUpper, "invite", "INVITE"},
 		{"ipv4 as is", normIP, "10.1.2.3", "10.1.2.3"},
 		{"ipv6 canonical", normIP, "2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -97,7 +98,8 @@ func run(ctx context.Context, cfg config) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); reportBacklog(bg, seg, idx, log) }()
 	go func() { defer wg.Done(); _ = ctlSrv.Serve(ctl) }()
 	go func() { defer wg.Done(); _ = webSrv.Serve(web) }()
 	go func() {
@@ -185,6 +187,7 @@ func statusOf(cfg config, started time.Time, seg *segment.Dir, idx *index.Index,
 	}
 	hours := seg.Hours()
 	s.Segments = len(hours)
+	s.IndexBacklog.Blocks, s.IndexBacklog.Records = indexBacklog(hours, idx)
 	for _, h := range hours {
 		s.Records += h.Records
 		if h.MinTime != 0 && (s.Oldest == nil || record.TimeOf(h.MinTime).Before(*s.Oldest)) {
@@ -202,6 +205,45 @@ func statusOf(cfg config, started time.Time, seg *segment.Dir, idx *index.Index,
 	}
 	s.Deleted, s.Freed = enf.Counts()
 	return s
+}
+
+// indexBacklog is the exact backlog: what the segments hold minus what the
+// index has made searchable, hour by hour.
+func indexBacklog(hours []segment.HourInfo, idx *index.Index) (blocks int, records int64) {
+	for _, h := range hours {
+		b, r := idx.Indexed(h.Hour)
+		if d := int64(h.Blocks) - b; d > 0 {
+			blocks += int(d)
+			records += max(h.Records-r, 0)
+		}
+	}
+	return blocks, records
+}
+
+// reportBacklog logs how far behind the index is while it is behind by more
+// than a few blocks, and once when it has caught up.
+func reportBacklog(ctx context.Context, seg *segment.Dir, idx *index.Index, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	behind := false
+	for {
+		blocks, records := indexBacklog(seg.Hours(), idx)
+		switch {
+		case blocks > 8:
+			behind = true
+			bl := idx.Backlog()
+			log.Warn("index behind the segments", "blocks", blocks, "records", records,
+				"oldest", bl.Oldest.Format(time.RFC3339))
+		case behind && blocks == 0:
+			behind = false
+			log.Info("index caught up")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func dirSize(dir string) int64 {
