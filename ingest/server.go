@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ type Store interface {
 type Config struct {
 	HEPAddrs []string // each address is listened on with UDP and TCP
 	SIPAddrs []string // plain SIP over UDP; none by default
+	TLSAddrs []string // HEP over TLS; needs TLS
+	TLS      *tls.Config
 	AuthKeys []string // when set, HEP packets must carry one of them (chunk 0x0e)
 	Store    Store
 	Logger   *slog.Logger     // nil: discard
@@ -52,6 +55,7 @@ type Server struct {
 	rlog  *rateLog
 	udp   []*net.UDPConn
 	tcp   []*net.TCPListener
+	tls   []*net.TCPListener
 	sip   []*net.UDPConn
 	wg    sync.WaitGroup
 	conns sync.Map // net.Conn → struct{}
@@ -119,6 +123,20 @@ func (s *Server) listen() error {
 		}
 		s.tcp = append(s.tcp, t)
 	}
+	if len(s.cfg.TLSAddrs) > 0 && s.cfg.TLS == nil {
+		return errors.New("hep tls addresses without a tls configuration")
+	}
+	for _, a := range s.cfg.TLSAddrs {
+		ta, err := net.ResolveTCPAddr("tcp", a)
+		if err != nil {
+			return fmt.Errorf("hep tls address %q: %w", a, err)
+		}
+		t, err := net.ListenTCP("tcp", ta)
+		if err != nil {
+			return fmt.Errorf("listen hep tls %s: %w", a, err)
+		}
+		s.tls = append(s.tls, t)
+	}
 	for _, a := range s.cfg.SIPAddrs {
 		u, err := s.listenUDP(a)
 		if err != nil {
@@ -152,9 +170,12 @@ func (s *Server) listenUDP(a string) (*net.UDPConn, error) {
 // UDPAddrs, TCPAddrs and SIPAddrs return the bound addresses (useful with port 0).
 func (s *Server) UDPAddrs() []net.Addr { return addrs(s.udp) }
 func (s *Server) SIPAddrs() []net.Addr { return addrs(s.sip) }
-func (s *Server) TCPAddrs() []net.Addr {
+func (s *Server) TCPAddrs() []net.Addr { return tcpAddrs(s.tcp) }
+func (s *Server) TLSAddrs() []net.Addr { return tcpAddrs(s.tls) }
+
+func tcpAddrs(ls []*net.TCPListener) []net.Addr {
 	var r []net.Addr
-	for _, l := range s.tcp {
+	for _, l := range ls {
 		r = append(r, l.Addr())
 	}
 	return r
@@ -181,7 +202,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for _, l := range s.tcp {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.acceptTCP(l) }()
+		go func() { defer s.wg.Done(); s.acceptTCP(l, false) }()
+	}
+	for _, l := range s.tls {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.acceptTCP(l, true) }()
 	}
 	<-ctx.Done()
 	s.closeListeners()
@@ -198,6 +223,9 @@ func (s *Server) closeListeners() {
 		u.Close()
 	}
 	for _, l := range s.tcp {
+		l.Close()
+	}
+	for _, l := range s.tls {
 		l.Close()
 	}
 }

@@ -12,20 +12,21 @@ import (
 
 // Rejection reasons beyond the HEP decoder's own (hep.Reason names).
 const (
-	ReasonAuthMissing = "auth_missing"   // auth keys are configured and the packet carries none
-	ReasonAuthWrong   = "auth_wrong"     // the packet's auth key matches no configured key
-	ReasonOversize    = "oversize"       // a datagram larger than 64 KiB was cut by the read
-	ReasonBadSIP      = "bad_sip"        // a SIP payload (HEP type 1 or the SIP listener) that is not SIP
-	ReasonTCPGarbage  = "tcp_garbage"    // bytes skipped on a TCP stream to find the next HEP3 magic
-	ReasonTCPTrunc    = "tcp_truncated"  // a connection closed in the middle of a frame
-	ReasonTCPLimit    = "tcp_conn_limit" // a connection refused because too many are open
-	ReasonStore       = "store_error"    // the store refused the record (closed)
+	ReasonAuthMissing  = "auth_missing"   // auth keys are configured and the packet carries none
+	ReasonAuthWrong    = "auth_wrong"     // the packet's auth key matches no configured key
+	ReasonOversize     = "oversize"       // a datagram larger than 64 KiB was cut by the read
+	ReasonBadSIP       = "bad_sip"        // a SIP payload (HEP type 1 or the SIP listener) that is not SIP
+	ReasonTCPGarbage   = "tcp_garbage"    // bytes skipped on a TCP stream to find the next HEP3 magic
+	ReasonTCPTrunc     = "tcp_truncated"  // a connection closed in the middle of a frame
+	ReasonTCPLimit     = "tcp_conn_limit" // a connection refused because too many are open
+	ReasonStore        = "store_error"    // the store refused the record (closed)
+	ReasonTLSHandshake = "tls_handshake"  // a TLS connection whose handshake failed
 )
 
 // Reasons lists every rejection reason, in a stable order.
 func Reasons() []string {
 	r := []string{ReasonAuthMissing, ReasonAuthWrong, ReasonOversize, ReasonBadSIP,
-		ReasonTCPGarbage, ReasonTCPTrunc, ReasonTCPLimit, ReasonStore}
+		ReasonTCPGarbage, ReasonTCPTrunc, ReasonTCPLimit, ReasonStore, ReasonTLSHandshake}
 	for _, hr := range hep.Reasons() {
 		r = append(r, hr.String())
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -15,7 +16,7 @@ func segmentRecord(ts int64, data []byte) segment.Record { return segment.Record
 
 func asErrno(err error, target *syscall.Errno) bool { return errors.As(err, target) }
 
-func (s *Server) acceptTCP(l *net.TCPListener) {
+func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 	for {
 		c, err := l.AcceptTCP()
 		if err != nil {
@@ -33,14 +34,27 @@ func (s *Server) acceptTCP(l *net.TCPListener) {
 		}
 		s.cnt.tcpOpen.Add(1)
 		s.cnt.tcpTotal.Add(1)
-		s.conns.Store(net.Conn(c), struct{}{})
+		var conn net.Conn = c
+		listener, name := record.ListenerTCP, "tcp"
+		if useTLS {
+			conn, listener, name = tls.Server(c, s.cfg.TLS), record.ListenerTLS, "tls"
+		}
+		s.conns.Store(conn, struct{}{})
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.cnt.tcpOpen.Add(-1)
-			defer s.conns.Delete(net.Conn(c))
-			defer c.Close()
-			s.serveStream(c, record.ListenerTCP, "tcp")
+			defer s.conns.Delete(conn)
+			defer conn.Close()
+			if tc, ok := conn.(*tls.Conn); ok {
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				if err := tc.Handshake(); err != nil {
+					s.reject(ReasonTLSHandshake, addrPortOf(c.RemoteAddr()), err.Error())
+					return
+				}
+				_ = c.SetDeadline(time.Time{})
+			}
+			s.serveStream(conn, listener, name)
 		}()
 	}
 }

@@ -35,6 +35,16 @@ func flags() []cli.Flag {
 			Usage: "accept only HEP packets carrying one of these keys (HEPv3 chunk 0x0e; repeatable)"},
 		&cli.StringSliceFlag{Name: "sip-addr", EnvVars: []string{"TRACED_SIP_ADDR"},
 			Usage: "plain SIP listen address on UDP, for Kamailio siptrace duplicate_uri without HEP (repeatable; off by default)"},
+		&cli.StringSliceFlag{Name: "hep-tls-addr", EnvVars: []string{"TRACED_HEP_TLS_ADDR"},
+			Usage: "HEP over TLS (TCP) listen address, as heplify sends it; needs --tls-cert and --tls-key (repeatable)"},
+		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"TRACED_TLS_CERT"}, Usage: "PEM certificate (chain) for --hep-tls-addr"},
+		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"TRACED_TLS_KEY"}, Usage: "PEM private key for --hep-tls-addr"},
+		&cli.IntFlag{Name: "max-tcp-conns", Value: 4096, EnvVars: []string{"TRACED_MAX_TCP_CONNS"},
+			Usage: "most HEP TCP and TLS connections open at once; more are refused and counted"},
+		&cli.DurationFlag{Name: "tcp-idle", Value: 15 * time.Minute, EnvVars: []string{"TRACED_TCP_IDLE"},
+			Usage: "a HEP TCP or TLS connection silent this long is closed"},
+		&cli.DurationFlag{Name: "retention-interval", Value: time.Minute, EnvVars: []string{"TRACED_RETENTION_INTERVAL"},
+			Usage: "how often retention and the free-space watermark are checked"},
 		&cli.DurationFlag{Name: "flush-interval", Value: time.Second, EnvVars: []string{"TRACED_FLUSH_INTERVAL"},
 			Usage: "how often buffered packets are written and synced; the most a crash can lose"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"TRACED_LOG_LEVEL"},
@@ -44,29 +54,47 @@ func flags() []cli.Flag {
 
 // config is everything run needs, decided from the flags in one place.
 type config struct {
-	DataDir       string
-	RetentionDays int
-	MinFreeFrac   float64
-	MinFreeBytes  uint64
-	MinFreeText   string
-	HEPAddrs      []string
-	WebAddr       string
-	AuthKeys      []string
-	SIPAddrs      []string
-	FlushInterval time.Duration
-	Logger        *slog.Logger
+	DataDir        string
+	RetentionDays  int
+	MinFreeFrac    float64
+	MinFreeBytes   uint64
+	MinFreeText    string
+	HEPAddrs       []string
+	WebAddr        string
+	AuthKeys       []string
+	SIPAddrs       []string
+	TLSAddrs       []string
+	TLSCert        string
+	TLSKey         string
+	MaxTCPConns    int
+	TCPIdle        time.Duration
+	RetentionEvery time.Duration
+	FlushInterval  time.Duration
+	Logger         *slog.Logger
 }
 
 func configFrom(c *cli.Context) (config, error) {
 	cfg := config{
-		DataDir:       c.String("data"),
-		RetentionDays: c.Int("retention-days"),
-		HEPAddrs:      splitList(c.StringSlice("hep-addr")),
-		WebAddr:       c.String("web-addr"),
-		AuthKeys:      splitList(c.StringSlice("hep-auth-key")),
-		SIPAddrs:      splitList(c.StringSlice("sip-addr")),
-		FlushInterval: c.Duration("flush-interval"),
-		MinFreeText:   c.String("min-free"),
+		DataDir:        c.String("data"),
+		RetentionDays:  c.Int("retention-days"),
+		HEPAddrs:       splitList(c.StringSlice("hep-addr")),
+		WebAddr:        c.String("web-addr"),
+		AuthKeys:       splitList(c.StringSlice("hep-auth-key")),
+		SIPAddrs:       splitList(c.StringSlice("sip-addr")),
+		FlushInterval:  c.Duration("flush-interval"),
+		MinFreeText:    c.String("min-free"),
+		TLSAddrs:       splitList(c.StringSlice("hep-tls-addr")),
+		TLSCert:        c.String("tls-cert"),
+		TLSKey:         c.String("tls-key"),
+		MaxTCPConns:    c.Int("max-tcp-conns"),
+		TCPIdle:        c.Duration("tcp-idle"),
+		RetentionEvery: c.Duration("retention-interval"),
+	}
+	if len(cfg.TLSAddrs) > 0 && (cfg.TLSCert == "" || cfg.TLSKey == "") {
+		return cfg, fmt.Errorf("--hep-tls-addr needs --tls-cert and --tls-key")
+	}
+	if cfg.MaxTCPConns < 1 || cfg.TCPIdle <= 0 || cfg.RetentionEvery <= 0 {
+		return cfg, fmt.Errorf("--max-tcp-conns, --tcp-idle and --retention-interval must be positive")
 	}
 	if cfg.RetentionDays < 1 {
 		return cfg, fmt.Errorf("--retention-days %d: must be at least 1", cfg.RetentionDays)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,8 +63,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer idx.Close()
 
-	srv, err := ingest.New(ingest.Config{HEPAddrs: cfg.HEPAddrs, SIPAddrs: cfg.SIPAddrs, AuthKeys: cfg.AuthKeys,
-		Store: seg, Logger: log.With("part", "ingest")})
+	icfg := ingest.Config{HEPAddrs: cfg.HEPAddrs, SIPAddrs: cfg.SIPAddrs, TLSAddrs: cfg.TLSAddrs, AuthKeys: cfg.AuthKeys,
+		MaxTCPConns: cfg.MaxTCPConns, TCPIdle: cfg.TCPIdle, Store: seg, Logger: log.With("part", "ingest")}
+	if len(cfg.TLSAddrs) > 0 {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load --tls-cert/--tls-key: %w", err)
+		}
+		icfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := ingest.New(icfg)
 	if err != nil {
 		return err
 	}
@@ -108,12 +117,12 @@ func run(ctx context.Context, cfg config) error {
 			log.Error("index follower stopped", "err", err)
 		}
 	}()
-	go func() { defer wg.Done(); enf.Run(bg, time.Minute) }()
+	go func() { defer wg.Done(); enf.Run(bg, cfg.RetentionEvery) }()
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = srv.Serve(ctx) }()
 
 	log.Info("traced ready", "version", version, "data", cfg.DataDir, "hep_udp", fmt.Sprint(srv.UDPAddrs()),
-		"hep_tcp", fmt.Sprint(srv.TCPAddrs()), "sip", fmt.Sprint(srv.SIPAddrs()), "web", web.Addr().String(),
+		"hep_tcp", fmt.Sprint(srv.TCPAddrs()), "hep_tls", fmt.Sprint(srv.TLSAddrs()), "sip", fmt.Sprint(srv.SIPAddrs()), "web", web.Addr().String(),
 		"retention_days", cfg.RetentionDays, "min_free", cfg.MinFreeText, "auth_keys", len(cfg.AuthKeys),
 		"startup", time.Since(started).Round(time.Millisecond).String())
 
