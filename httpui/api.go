@@ -21,6 +21,8 @@ type Status struct {
 	Started        time.Time         `json:"started"`
 	DataDir        string            `json:"data_dir"`
 	Received       map[string]uint64 `json:"received"`
+	ReceivedBytes  map[string]uint64 `json:"received_bytes"`
+	KernelDrops    map[string]uint64 `json:"kernel_drops"`
 	Accepted       uint64            `json:"accepted"`
 	Stored         uint64            `json:"stored"`
 	Ignored        uint64            `json:"ignored"`

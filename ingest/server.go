@@ -208,6 +208,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.acceptTCP(l, true) }()
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.watchDrops(ctx, 5*time.Second) }()
 	<-ctx.Done()
 	s.closeListeners()
 	s.conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
@@ -227,6 +229,30 @@ func (s *Server) closeListeners() {
 	}
 	for _, l := range s.tls {
 		l.Close()
+	}
+}
+
+// watchDrops logs when the kernel drops datagrams because traced does not read
+// them fast enough: the load it sheds is visible in the log as well as in the
+// counters.
+func (s *Server) watchDrops(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := s.KernelDrops()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.KernelDrops()
+		for name, n := range now {
+			if d := n - last[name]; n > last[name] {
+				s.log.Warn("kernel dropped datagrams: traced is overloaded or its receive buffer is too small",
+					"listener", name, "dropped", d, "in", every, "total", n)
+			}
+		}
+		last = now
 	}
 }
 

@@ -36,7 +36,8 @@ func Reasons() []string {
 
 // Stats is a snapshot of the listeners' counters.
 type Stats struct {
-	Received map[string]uint64 // packets read, by listener: udp, tcp, sip
+	Received map[string]uint64 // packets read, by listener: udp, tcp, tls, sip
+	Bytes    map[string]uint64 // bytes of those packets, by listener
 	Accepted uint64            // packets handed to the store
 	Ignored  uint64            // heplify's end-of-session packets (HEP type 0)
 	Rejected map[string]uint64 // by reason
@@ -46,6 +47,7 @@ type Stats struct {
 
 type counters struct {
 	received map[string]*atomic.Uint64
+	bytes    map[string]*atomic.Uint64
 	rejected map[string]*atomic.Uint64
 	accepted atomic.Uint64
 	ignored  atomic.Uint64
@@ -54,9 +56,10 @@ type counters struct {
 }
 
 func newCounters() *counters {
-	c := &counters{received: map[string]*atomic.Uint64{}, rejected: map[string]*atomic.Uint64{}}
+	c := &counters{received: map[string]*atomic.Uint64{}, bytes: map[string]*atomic.Uint64{}, rejected: map[string]*atomic.Uint64{}}
 	for _, l := range []string{"udp", "tcp", "tls", "sip"} {
 		c.received[l] = new(atomic.Uint64)
+		c.bytes[l] = new(atomic.Uint64)
 	}
 	for _, r := range Reasons() {
 		c.rejected[r] = new(atomic.Uint64)
@@ -65,9 +68,10 @@ func newCounters() *counters {
 }
 
 func (c *counters) snapshot() Stats {
-	s := Stats{Received: map[string]uint64{}, Rejected: map[string]uint64{}}
+	s := Stats{Received: map[string]uint64{}, Bytes: map[string]uint64{}, Rejected: map[string]uint64{}}
 	for k, v := range c.received {
 		s.Received[k] = v.Load()
+		s.Bytes[k] = c.bytes[k].Load()
 	}
 	for k, v := range c.rejected {
 		s.Rejected[k] = v.Load()

@@ -64,7 +64,7 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 // limit. Bytes that are not a frame are skipped up to the next magic and counted.
 func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 	from := addrPortOf(c.RemoteAddr())
-	recv := s.cnt.received[name]
+	recv, nbytes := s.cnt.received[name], s.cnt.bytes[name]
 	buf := make([]byte, 2*maxPacket+2)
 	r, w := 0, 0
 	var wk worker
@@ -98,6 +98,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			}
 			flushGarbage()
 			recv.Add(1)
+			nbytes.Add(uint64(n))
 			s.handleHEP(&wk, buf[r:r+n], from, l)
 			r += n
 		}

@@ -65,7 +65,7 @@ func (s *Server) serveUDP(u *net.UDPConn, plainSIP bool) {
 	if plainSIP {
 		listener = "sip"
 	}
-	recv := s.cnt.received[listener]
+	recv, nbytes := s.cnt.received[listener], s.cnt.bytes[listener]
 	var w worker
 	local := addrPortOf(u.LocalAddr())
 	for {
@@ -81,6 +81,11 @@ func (s *Server) serveUDP(u *net.UDPConn, plainSIP bool) {
 			return
 		}
 		recv.Add(uint64(got))
+		total := 0
+		for i := 0; i < got; i++ {
+			total += ms[i].N
+		}
+		nbytes.Add(uint64(total))
 		for i := 0; i < got; i++ {
 			m := &ms[i]
 			from := addrPortOf(m.Addr)

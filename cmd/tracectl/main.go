@@ -80,6 +80,13 @@ func printStatus(w io.Writer, s httpui.Status) {
 		rej += v
 	}
 	fmt.Fprintf(w, "rejected:    %d %s\n", rej, counts(s.Rejected))
+	var drops uint64
+	for _, v := range s.KernelDrops {
+		drops += v
+	}
+	if drops > 0 {
+		fmt.Fprintf(w, "dropped:     %d by the kernel before traced could read them %s (overload or a small receive buffer)\n", drops, counts(s.KernelDrops))
+	}
 	fmt.Fprintf(w, "index:       backlog %d blocks, %d records", s.IndexBacklog.Blocks, s.IndexBacklog.Records)
 	if s.IndexBacklog.Behind != "" {
 		fmt.Fprintf(w, ", %s behind", s.IndexBacklog.Behind)

@@ -101,6 +101,7 @@ func run(ctx context.Context, cfg config) error {
 	ctlSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	webMux := http.NewServeMux()
 	webMux.Handle("/api/", api.Handler())
+	webMux.Handle("GET /metrics", httpui.MetricsHandler(status))
 	webMux.Handle("/", (&httpui.Web{Status: status}).Handler())
 	webSrv := &http.Server{Handler: webMux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -182,7 +183,7 @@ func statusOf(cfg config, started time.Time, seg *segment.Dir, idx *index.Index,
 	bl := idx.Backlog()
 	s := httpui.Status{
 		Version: version, Started: started, DataDir: cfg.DataDir,
-		Received: is.Received, Accepted: is.Accepted, Ignored: is.Ignored, Rejected: is.Rejected, TCPOpen: is.TCPOpen,
+		Received: is.Received, ReceivedBytes: is.Bytes, KernelDrops: srv.KernelDrops(), Accepted: is.Accepted, Ignored: is.Ignored, Rejected: is.Rejected, TCPOpen: is.TCPOpen,
 		Stored: uint64(ss.Stored), LostRecords: uint64(ss.LostRecords), WriteErrors: uint64(ss.WriteErrors), Corruptions: uint64(ss.Corruptions),
 		RecoveredCuts: len(ss.Recovered), BytesOnDisk: ss.BytesOnDisk,
 		IndexBacklog:  httpui.Backlog{Blocks: bl.Blocks, Records: bl.Records, Bytes: bl.Bytes},
