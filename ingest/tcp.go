@@ -59,13 +59,15 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 	}
 }
 
-// serveStream reads back-to-back HEPv3 frames from one connection. The buffer is
-// fixed (two maximal frames), so one connection cannot make traced buffer without
-// limit. Bytes that are not a frame are skipped up to the next magic and counted.
+// serveStream reads back-to-back HEPv3 frames from one connection. Its buffer
+// starts small and grows only to hold the frame being read (at most two maximal
+// frames), so one connection cannot make traced buffer without limit and a
+// thousand idle senders cost little. Bytes that are not a frame are skipped up to
+// the next magic and counted.
 func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 	from := addrPortOf(c.RemoteAddr())
 	recv, nbytes := s.cnt.received[name], s.cnt.bytes[name]
-	buf := make([]byte, 2*maxPacket+2)
+	buf := make([]byte, tcpBufStart)
 	r, w := 0, 0
 	var wk worker
 	garbage := 0
@@ -76,7 +78,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 		}
 	}
 	for {
-		// Frame whatever is buffered.
+		need := 6 // bytes wanted at r before the next step can be taken
 		for w-r >= 6 {
 			n, err := hep.FrameLen(buf[r:w])
 			if err != nil {
@@ -94,6 +96,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 				continue
 			}
 			if w-r < n {
+				need = n
 				break
 			}
 			flushGarbage()
@@ -102,11 +105,17 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			s.handleHEP(&wk, buf[r:r+n], from, l)
 			r += n
 		}
-		if r == w {
+		switch {
+		case r == w:
 			r, w = 0, 0
-		} else if r > len(buf)/2 {
+		case r > 0 && len(buf)-w < max(need-(w-r), tcpReadMin):
 			w = copy(buf, buf[r:w])
 			r = 0
+		}
+		if need > len(buf) {
+			grown := make([]byte, min(max(need, 2*len(buf)), tcpBufMax))
+			w = copy(grown, buf[r:w])
+			r, buf = 0, grown
 		}
 		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
 		n, err := c.Read(buf[w:])
@@ -123,6 +132,14 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 		}
 	}
 }
+
+// Stream buffer sizes: a connection starts with tcpBufStart bytes and grows to
+// hold the frame it is reading, up to tcpBufMax.
+const (
+	tcpBufStart = 16 << 10
+	tcpReadMin  = 4 << 10
+	tcpBufMax   = 2*maxPacket + 2
+)
 
 func isTimeout(err error) bool {
 	var ne net.Error
