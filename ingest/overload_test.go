@@ -79,4 +79,6 @@ func TestOverloadShedsVisiblyAndRecovers(t *testing.T) {
 	waitFor(t, "a packet after the overload", func() bool { return st.len() == n+1 })
 }
 
-func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
