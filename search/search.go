@@ -50,11 +50,10 @@ const DefaultWindow = time.Hour
 
 // Hit is one matching message.
 type Hit struct {
-	Ref   segment.BlockRef
-	N     int // record ordinal in the block
-	Msg   record.Message
-	Data  []byte // the stored record (shared with the block cache: read only)
-	Since int64
+	Ref  segment.BlockRef
+	N    int // record ordinal in the block
+	Msg  record.Message
+	Data []byte // the stored record (shared with the block cache: read only)
 }
 
 // Result is the outcome of a search.
