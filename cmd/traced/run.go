@@ -102,7 +102,7 @@ func run(ctx context.Context, cfg config) error {
 	webMux := http.NewServeMux()
 	webMux.Handle("/api/", api.Handler())
 	webMux.Handle("GET /metrics", httpui.MetricsHandler(status))
-	webMux.Handle("/", (&httpui.Web{Status: status}).Handler())
+	webMux.Handle("/", (&httpui.Web{Status: status, Searcher: searcher, Logger: log}).Handler())
 	webSrv := &http.Server{Handler: webMux, ReadHeaderTimeout: 10 * time.Second}
 
 	var wg sync.WaitGroup
