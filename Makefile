@@ -6,7 +6,7 @@ DATA     ?= ./data
 FUZZTIME ?= 60s
 PKGS     := ./...
 
-.PHONY: all build run test test-deps vet bench fuzz clean
+.PHONY: all build run test test-deps vet generate templ-check bench fuzz clean
 
 all: build
 
@@ -25,7 +25,16 @@ test: test-deps vet
 test-deps:
 	@bash scripts/install-test-deps.sh
 
-vet:
+# Regenerates the templ components' Go code (committed).
+generate:
+	$(GO) tool templ generate -path httpui
+
+# Fails when a committed *_templ.go is not what its .templ generates.
+templ-check:
+	@$(GO) tool templ generate -path httpui >/dev/null 2>&1
+	@git diff --quiet -- '*_templ.go' || { echo "generated templ files are stale: run make generate and commit"; git diff --stat -- '*_templ.go'; exit 1; }
+
+vet: templ-check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
 
