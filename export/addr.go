@@ -77,6 +77,11 @@ func seed32(a, b netip.AddrPort, salt byte) uint32 {
 		h = fnv64(h, []byte{byte(ap.Port() >> 8), byte(ap.Port())})
 	}
 	h = fnv64(h, []byte{salt})
+	// FNV's last step barely mixes the salt into the high bits: finish with
+	// MurmurHash3's 64-bit mixer.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
 	return uint32(h ^ h>>32)
 }
 

@@ -26,7 +26,9 @@
 //     siptrace sends decrypted): a TCP stream per connection (the pair of
 //     address:port endpoints), opened by a synthetic three-way handshake just
 //     before its first message (1 to 3 µs earlier, never earlier than the
-//     packet before it), from the endpoint that sent that first message. Data
+//     packet before it). The SYN comes from the endpoint that sent that first
+//     message, unless that endpoint is on port 5060 or 5061 and the other is
+//     not: then the other one, on its ephemeral port, opened it. Data
 //     segments carry consistent sequence and acknowledgement numbers in both
 //     directions (each segment acknowledges everything the peer has sent so
 //     far), with ACK set and PSH on the last segment of each message. A message
@@ -34,9 +36,8 @@
 //     PcapOptions.MSS) is split into several segments with the same timestamp,
 //     which Wireshark reassembles. The SYNs announce that MSS and a window
 //     scale of 14 so no amount of one-way data looks like a full window. No FIN
-//     is written: the capture simply ends. Decrypted TLS keeps its ports, so a
-//     stream on 5061 is decoded by Wireshark as TLS unless told otherwise
-//     ("Decode As" SIP, or tshark -d tcp.port==5061,sip).
+//     is written: the capture simply ends. Decrypted TLS keeps its ports;
+//     Wireshark still finds SIP in a plaintext stream on port 5061.
 //   - SIP over SCTP (132): one SCTP packet per message with one unfragmented
 //     DATA chunk (stream 0, payload protocol identifier 0, as SIP endpoints
 //     send it), with per-direction TSNs and stream sequence numbers, the
@@ -45,18 +46,23 @@
 //   - Every other payload type (RTCP reports as JSON, 5; logs, 100; and the
 //     rest) was never a packet on the wire and is left out, unless
 //     PcapOptions.HEP is set: then each is written as a HEPv3 packet in a UDP
-//     datagram from the message's source address and port to its destination
-//     address on port 9060, so Wireshark's HEP dissector (the sipcapture
-//     hep-wireshark plugin) shows it. The HEP packet carries the message's
-//     addresses, time, type, capture id, node name and correlation id, never
-//     the sender's auth key.
+//     datagram from port 9060 of the message's source address to port 9060 of
+//     its destination address, for Wireshark with a HEP dissector (the
+//     sipcapture hep-wireshark plugin; Wireshark 4.0 itself shows them as UDP
+//     data). The outer addresses let an ip.addr filter find them with the
+//     call; port 9060 on both sides keeps them out of the RTP and RTCP
+//     conversations that the call's SDP sets up. The HEP packet carries the
+//     message's addresses, time, type, capture id, node name and correlation
+//     id, never the sender's auth key. A HEP packet too large for one
+//     datagram has its payload cut to fit.
 //
 // IPv4 and IPv6 are written as stored; an IPv4-mapped IPv6 address is written
 // as IPv4, and a message with one IPv4 and one IPv6 address as IPv6 (the IPv4
 // one mapped). A missing address is written as the unspecified address. IPv4
 // headers have TTL 64 and an identification that counts packets; TCP and SCTP
-// packets set Don't Fragment. IP, UDP and TCP checksums and all lengths are
-// computed.
+// packets set Don't Fragment. IP, UDP and TCP checksums, SCTP's CRC32c and all
+// lengths are computed. A TCP or SCTP message with an empty payload writes no
+// packet (a data segment or chunk needs data).
 //
 // Each address gets its own Ethernet MAC, derived from the IP address alone, so
 // Wireshark's Ethernet conversations match the IP ones: 02:00 followed by the
