@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -50,10 +49,21 @@ var (
 	ErrBadTimeZone    = errors.New("unknown time zone")
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-
-// ValidName reports whether s may name a user or a token.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+// ValidName reports whether s may name a user or a token: 1 to 64 ASCII
+// letters, digits and . _ @ -, starting with a letter or digit.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._@-", rune(c))) {
+			return false
+		}
+	}
+	return true
+}
 
 // UserInfo is a user as the admin pages show it: never its hash.
 type UserInfo struct {
@@ -171,16 +181,21 @@ func OpenStore(dir string, opt StoreOptions) (*Store, error) {
 	b, err := os.ReadFile(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return s, s.update(func(d *fileData) error {
+		err := s.update(func(d *fileData) error {
 			d.Version = 1
 			hash, err := s.hasher.hash(DefaultPassword)
 			if err != nil {
 				return err
 			}
+			stamp, err := randomString(s.rand, 16)
 			d.Users = []userRec{{Name: DefaultUser, Role: RoleAdmin, Hash: hash, MustChange: true,
-				Created: s.now().UTC(), TimeZone: "UTC", Stamp: s.random(16)}}
-			return nil
+				Created: s.now().UTC(), TimeZone: "UTC", Stamp: stamp}}
+			return err
 		})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", s.path, err)
 	}
@@ -298,13 +313,13 @@ func writeAtomic(path string, data []byte, beforeRename func(string) error) (err
 	return d.Sync()
 }
 
-// random returns n random bytes, base64url.
-func (s *Store) random(n int) string {
+// randomString returns n random bytes from r, base64url.
+func randomString(r io.Reader, n int) (string, error) {
 	b := make([]byte, n)
-	if _, err := io.ReadFull(s.rand, b); err != nil {
-		panic(fmt.Sprintf("auth: randomness failed: %v", err))
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // authenticate checks name and pw and returns the user. It takes as long for
@@ -374,8 +389,9 @@ func (s *Store) setPassword(name, pw string, mustChange bool) error {
 		if i < 0 {
 			return ErrNoUser
 		}
-		d.Users[i].Hash, d.Users[i].MustChange, d.Users[i].Stamp = hash, mustChange, s.random(16)
-		return nil
+		stamp, err := randomString(s.rand, 16)
+		d.Users[i].Hash, d.Users[i].MustChange, d.Users[i].Stamp = hash, mustChange, stamp
+		return err
 	})
 }
 
@@ -406,9 +422,10 @@ func (s *Store) AddUser(name string, role Role, pw string) error {
 		if d.user(name) >= 0 {
 			return ErrUserExists
 		}
+		stamp, err := randomString(s.rand, 16)
 		d.Users = append(d.Users, userRec{Name: name, Role: role, Hash: hash, MustChange: true,
-			Created: s.now().UTC(), TimeZone: "UTC", Stamp: s.random(16)})
-		return nil
+			Created: s.now().UTC(), TimeZone: "UTC", Stamp: stamp})
+		return err
 	})
 }
 
