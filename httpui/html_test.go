@@ -94,3 +94,21 @@ func golden(t *testing.T, name string, page []byte) {
 		t.Errorf("page %s differs from %s; see %s", name, path, actual)
 	}
 }
+
+type htmlNode = html.Node
+
+// inputs returns the input elements named name.
+func (d doc) inputs(name string) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") == name {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(d.root)
+	return out
+}

@@ -81,7 +81,6 @@ func (wb *Web) nav(r *http.Request) views.Nav {
 func (wb *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", wb.searchPage)
-	mux.Handle("GET /static/", StaticHandler())
 	return mux
 }
 

@@ -118,7 +118,7 @@ func TestSearchPage(t *testing.T) {
 	if code != http.StatusBadRequest || len(parseHTML(t, body).all("search-error")) != 1 {
 		t.Errorf("bad time: %d", code)
 	}
-	code, _ = getPage(t, h, "/static/traced.css")
+	code, _ = getPage(t, StaticHandler(), "/static/traced.css")
 	if code != 200 {
 		t.Errorf("stylesheet: %d", code)
 	}

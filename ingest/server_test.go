@@ -396,3 +396,20 @@ func TestLargePackets(t *testing.T) {
 		t.Errorf("%d large packets stored, want 2", large)
 	}
 }
+
+// A connection that sends only garbage and closes is counted once, as garbage,
+// not also as a frame cut short.
+func TestTCPGarbageOnlyCountedOnce(t *testing.T) {
+	s, _ := startServer(t, Config{})
+	c, err := net.Dial("tcp", s.TCPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("this is not HEP at all, xyz"))
+	c.Close()
+	waitFor(t, "the garbage counted", func() bool { return s.Stats().Rejected[ReasonTCPGarbage] == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := s.Stats().Rejected[ReasonTCPTrunc]; n != 0 {
+		t.Errorf("tcp_truncated = %d for a connection that sent no frame", n)
+	}
+}

@@ -121,8 +121,15 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 		n, err := c.Read(buf[w:])
 		w += n
 		if err != nil {
+			partial := w-r > 0 && !isTimeout(err)
+			if partial && !frameStart(buf[r:w]) {
+				// The bytes kept in case they began a magic do not: garbage,
+				// not a frame cut short.
+				garbage += w - r
+				partial = false
+			}
 			flushGarbage()
-			if w-r > 0 && !isTimeout(err) {
+			if partial {
 				s.reject(ReasonTCPTrunc, from, "connection closed inside a frame")
 			}
 			if isTimeout(err) {
@@ -140,6 +147,12 @@ const (
 	tcpReadMin  = 4 << 10
 	tcpBufMax   = 2*maxPacket + 2
 )
+
+// frameStart says whether b can be the beginning of a HEPv3 frame.
+func frameStart(b []byte) bool {
+	_, err := hep.FrameLen(b)
+	return err == nil || hep.ReasonOf(err) == hep.ReasonTruncated
+}
 
 func isTimeout(err error) bool {
 	var ne net.Error

@@ -31,6 +31,8 @@ func flags() []cli.Flag {
 			Usage: "web listen address"},
 		&cli.IntFlag{Name: "web-port", Aliases: []string{"l"}, EnvVars: []string{"TRACED_WEB_PORT"},
 			Usage: "web port (replaces the port of --web-addr; PortSIP's -l)"},
+		&cli.StringFlag{Name: "web-tls-cert", EnvVars: []string{"TRACED_WEB_TLS_CERT"}, Usage: "PEM certificate: serve the web pages and API over HTTPS"},
+		&cli.StringFlag{Name: "web-tls-key", EnvVars: []string{"TRACED_WEB_TLS_KEY"}, Usage: "PEM private key for --web-tls-cert"},
 		&cli.StringSliceFlag{Name: "hep-auth-key", EnvVars: []string{"TRACED_HEP_AUTH_KEY"},
 			Usage: "accept only HEP packets carrying one of these keys (HEPv3 chunk 0x0e; repeatable)"},
 		&cli.StringSliceFlag{Name: "sip-addr", EnvVars: []string{"TRACED_SIP_ADDR"},
@@ -61,6 +63,8 @@ type config struct {
 	MinFreeText    string
 	HEPAddrs       []string
 	WebAddr        string
+	WebTLSCert     string
+	WebTLSKey      string
 	AuthKeys       []string
 	SIPAddrs       []string
 	TLSAddrs       []string
@@ -89,6 +93,9 @@ func configFrom(c *cli.Context) (config, error) {
 		MaxTCPConns:    c.Int("max-tcp-conns"),
 		TCPIdle:        c.Duration("tcp-idle"),
 		RetentionEvery: c.Duration("retention-interval"),
+	}
+	if (cfg.WebTLSCert == "") != (cfg.WebTLSKey == "") {
+		return cfg, fmt.Errorf("--web-tls-cert and --web-tls-key go together")
 	}
 	if len(cfg.TLSAddrs) > 0 && (cfg.TLSCert == "" || cfg.TLSKey == "") {
 		return cfg, fmt.Errorf("--hep-tls-addr needs --tls-cert and --tls-key")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,4 +218,59 @@ func (d *daemon) searchJSON(args ...string) []httpui.Message {
 		msgs = append(msgs, m)
 	}
 	return msgs
+}
+
+// kill stops traced with SIGKILL, as a crash would: nothing is flushed or sealed.
+func (d *daemon) kill() {
+	d.t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		d.t.Fatal(err)
+	}
+	<-d.done
+	d.log.Close()
+}
+
+// tracectlStreams runs tracectl against d and returns its standard output and
+// standard error; it fails the test if tracectl fails.
+func (d *daemon) tracectlStreams(args ...string) (stdout, stderr string) {
+	d.t.Helper()
+	_, bin := binaries(d.t)
+	cmd := exec.Command(bin, append([]string{"--data", d.data}, args...)...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		d.t.Fatalf("tracectl %s: %v\n%s", strings.Join(args, " "), err, e.Bytes())
+	}
+	return o.String(), e.String()
+}
+
+// searchAPI runs a search through the control socket's JSON API (the
+// parameters of /api/v1/search).
+func (d *daemon) searchAPI(q url.Values) httpui.SearchResult {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := httpui.NewClient(httpui.SocketPath(d.data)).Search(ctx, q)
+	if err != nil {
+		d.t.Fatalf("search %v: %v", q, err)
+	}
+	return res
+}
+
+// sendUDP sends pkts to d's HEP port, paced so that the loopback never drops.
+func (d *daemon) sendUDP(pkts [][]byte) {
+	d.t.Helper()
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", d.hepPort))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer c.Close()
+	for i, p := range pkts {
+		if _, err := c.Write(p); err != nil {
+			d.t.Fatalf("send packet %d: %v", i, err)
+		}
+		if i%200 == 199 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }

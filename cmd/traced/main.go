@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // time zones for the pages, whatever the host has installed
 
 	"github.com/urfave/cli/v2"
 )

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"traced/httpui"
+	"traced/httpui/auth"
 	"traced/index"
 	"traced/ingest"
 	"traced/ingest/record"
@@ -98,12 +99,38 @@ func run(ctx context.Context, cfg config) error {
 		ctl.Close()
 		return fmt.Errorf("listen web %s: %w", cfg.WebAddr, err)
 	}
-	ctlSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	webMux := http.NewServeMux()
-	webMux.Handle("/api/", api.Handler())
-	webMux.Handle("GET /metrics", httpui.MetricsHandler(status))
-	webMux.Handle("/", (&httpui.Web{Status: status, Searcher: searcher, Logger: log}).Handler())
-	webSrv := &http.Server{Handler: webMux, ReadHeaderTimeout: 10 * time.Second}
+	users, err := auth.OpenStore(cfg.DataDir, auth.StoreOptions{})
+	if err != nil {
+		ctl.Close()
+		web.Close()
+		return fmt.Errorf("users: %w", err)
+	}
+	am := auth.New(users, auth.Options{Secure: cfg.WebTLSCert != ""})
+	if u, ok := users.User(auth.DefaultUser); ok && u.MustChange {
+		log.Warn("web login is admin/admin until changed: the first login must set a new password", "web", web.Addr().String())
+	}
+	// The control socket is trusted (its mode is the access control): users and
+	// tokens are managed there by tracectl, and the API answers without a token.
+	ctlMux := http.NewServeMux()
+	for _, p := range []string{"/api/v1/users", "/api/v1/users/", "/api/v1/tokens", "/api/v1/tokens/"} {
+		ctlMux.Handle(p, am.ControlHandler())
+	}
+	ctlMux.Handle("/", api.Handler())
+	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second}
+	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf}
+	ap := &httpui.AuthPages{Auth: am, Web: pages}
+	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status)),
+		ReadHeaderTimeout: 10 * time.Second}
+	if cfg.WebTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.WebTLSCert, cfg.WebTLSKey)
+		if err != nil {
+			ctl.Close()
+			web.Close()
+			return fmt.Errorf("load --web-tls-cert/--web-tls-key: %w", err)
+		}
+		webSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		web = tls.NewListener(web, webSrv.TLSConfig)
+	}
 
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
@@ -130,8 +157,18 @@ func run(ctx context.Context, cfg config) error {
 	<-ctx.Done()
 	log.Info("stopping")
 	<-ingestDone // listeners closed: nothing more is appended
+	// Write failures while running (a full disk) were counted and logged when
+	// they happened, and traced kept going. Flush also returns them: it is
+	// called for the records it writes, and the exit status reports only the
+	// failures of the stop itself.
+	before := seg.Stats()
+	_ = seg.Flush()
 	err = seg.Close()
 	segClosed = true
+	if st := seg.Stats(); st.WriteErrors > before.WriteErrors && err == nil {
+		err = fmt.Errorf("%d segment writes failed while stopping, %d records lost",
+			st.WriteErrors-before.WriteErrors, st.LostRecords-before.LostRecords)
+	}
 	if err != nil {
 		log.Error("close segments", "err", err)
 	}

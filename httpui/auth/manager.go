@@ -31,6 +31,7 @@ type Options struct {
 	PasswordPath string // the change-password page; /password
 	LogoutPath   string // /logout
 	APIPrefix    string // requests under it get JSON errors, not redirects; /api/
+	MetricsPath  string // Prometheus' scrape path, answered like the API; /metrics
 }
 
 func (o *Options) defaults() {
@@ -53,6 +54,7 @@ func (o *Options) defaults() {
 	setDefault(&o.PasswordPath, "/password")
 	setDefault(&o.LogoutPath, "/logout")
 	setDefault(&o.APIPrefix, "/api/")
+	setDefault(&o.MetricsPath, "/metrics")
 }
 
 func setDefault[T comparable](p *T, v T) {

@@ -81,7 +81,9 @@ func (m *Manager) identify(w http.ResponseWriter, r *http.Request) (Identity, bo
 	return Identity{}, false
 }
 
-func (m *Manager) isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, m.opt.APIPrefix) }
+func (m *Manager) isAPI(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, m.opt.APIPrefix) || r.URL.Path == m.opt.MetricsPath
+}
 
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	if m.isAPI(r) {

@@ -42,6 +42,8 @@ func Extract(recs []segment.Record, f *index.Fields) {
 		t.add(&f.CallIDs, h.CallID)
 		t.add(&f.SessionIDs, h.SessionID)
 		t.add(&f.XCIDs, h.XCID)
+		t.add(&f.Refs, h.Replaces)
+		t.add(&f.Refs, h.ReferToReplaces)
 		t.addLower(&f.FromUsers, h.FromUser)
 		t.addLower(&f.ToUsers, h.ToUser)
 		t.addLower(&f.RURIUsers, h.RURIUser)
