@@ -1,6 +1,7 @@
 package httpui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,13 +39,29 @@ func NewClient(path string) *Client {
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, v any) error {
-	u := "http://traced" + path
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do sends one request on the control socket; any 2xx answer is success, and v
+// (when not nil) receives the JSON body.
+func (c *Client) do(ctx context.Context, method, path string, body any, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://traced"+path, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -55,21 +72,56 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, v any) erro
 		return fmt.Errorf("control socket %s: %w", c.Socket, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read answer: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return errors.New(e.Error)
 		}
-		return fmt.Errorf("%s: %s", path, resp.Status)
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decode %s: %w", path, err)
+	if v != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("decode %s: %w", path, err)
+		}
 	}
 	return nil
+}
+
+// Token is an API token as the control socket lists it.
+type Token struct {
+	Name    string    `json:"name"`
+	Role    string    `json:"role"`
+	Created time.Time `json:"created"`
+	Secret  string    `json:"token,omitempty"` // only when just created
+}
+
+// CreateToken makes a new API token and returns its secret (shown once).
+func (c *Client) CreateToken(ctx context.Context, name, role string) (Token, error) {
+	var t Token
+	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", map[string]string{"name": name, "role": role}, &t)
+	return t, err
+}
+
+// Tokens lists the API tokens.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var ts []Token
+	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &ts)
+	return ts, err
+}
+
+// RevokeToken deletes a token.
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil)
+}
+
+// ResetPassword sets a user's password, to be changed at the next login: the way
+// back in when the admin password is lost.
+func (c *Client) ResetPassword(ctx context.Context, name, password string) error {
+	return c.do(ctx, http.MethodPut, "/api/v1/users/"+url.PathEscape(name)+"/password", map[string]string{"password": password}, nil)
 }
 
 // Status fetches the daemon's status.

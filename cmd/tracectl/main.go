@@ -30,7 +30,7 @@ func main() {
 			&cli.StringFlag{Name: "data", Aliases: []string{"p"}, Value: "/var/lib/traced", EnvVars: []string{"TRACED_DATA"},
 				Usage: "traced's data directory (its control socket is there)"},
 		},
-		Commands: []*cli.Command{statusCmd(), searchCmd()},
+		Commands: []*cli.Command{statusCmd(), searchCmd(), tokenCmd(), userCmd()},
 	}
 	if err := app.RunContext(context.Background(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "tracectl:", err)
@@ -221,4 +221,102 @@ func printMessage(w io.Writer, m httpui.Message) {
 	}
 	fmt.Fprintf(w, "]\n%s\n", strings.TrimRight(m.Raw, "\r\n"))
 	fmt.Fprintln(w)
+}
+
+func tokenCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "manage API tokens (Authorization: Bearer TOKEN on /api/v1/ and /metrics)",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a token and print it (it is shown only once)", ArgsUsage: "NAME",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "role", Value: "viewer", Usage: "admin or viewer"}},
+				Action: func(c *cli.Context) error {
+					args, role, err := trailingRole(c.Args().Slice(), c.String("role"))
+					if err != nil {
+						return err
+					}
+					if len(args) != 1 {
+						return fmt.Errorf("token create needs one NAME")
+					}
+					t, err := client(c).CreateToken(c.Context, args[0], role)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, t.Secret)
+					return nil
+				},
+			},
+			{
+				Name: "list", Usage: "list tokens (names and roles; secrets are not kept)",
+				Action: func(c *cli.Context) error {
+					ts, err := client(c).Tokens(c.Context)
+					if err != nil {
+						return err
+					}
+					for _, t := range ts {
+						fmt.Fprintf(c.App.Writer, "%-24s %-7s %s\n", t.Name, t.Role, t.Created.Format(time.RFC3339))
+					}
+					return nil
+				},
+			},
+			{
+				Name: "revoke", Usage: "revoke a token", ArgsUsage: "NAME",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("token revoke needs one NAME")
+					}
+					return client(c).RevokeToken(c.Context, c.Args().First())
+				},
+			},
+		},
+	}
+}
+
+func userCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "user",
+		Usage: "manage web users",
+		Subcommands: []*cli.Command{
+			{
+				Name: "passwd", Usage: "set a user's password (read from standard input); it must be changed at the next login",
+				ArgsUsage: "NAME",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("user passwd needs one NAME")
+					}
+					pw, err := io.ReadAll(io.LimitReader(c.App.Reader, 4096))
+					if err != nil {
+						return err
+					}
+					return client(c).ResetPassword(c.Context, c.Args().First(), strings.TrimRight(string(pw), "\r\n"))
+				},
+			},
+		},
+	}
+}
+
+// trailingRole takes a --role given after the positional arguments
+// ("token create NAME --role admin"), which the flag parser leaves among them.
+func trailingRole(args []string, role string) ([]string, string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--role" || a == "-role":
+			if i+1 >= len(args) {
+				return nil, "", fmt.Errorf("--role needs admin or viewer")
+			}
+			role = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--role=") || strings.HasPrefix(a, "-role="):
+			role = a[strings.IndexByte(a, '=')+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if role != "admin" && role != "viewer" {
+		return nil, "", fmt.Errorf("--role %q: admin or viewer", role)
+	}
+	return rest, role, nil
 }
