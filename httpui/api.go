@@ -197,6 +197,7 @@ type API struct {
 	Searcher Searcher
 	Logger   *slog.Logger
 	Now      func() time.Time
+	Calls    CallFunc
 }
 
 // Handler returns the API's routes.
@@ -204,6 +205,9 @@ func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", a.status)
 	mux.HandleFunc("GET /api/v1/search", a.search)
+	mux.HandleFunc("GET /api/v1/calls/{callid}", a.callJSON)
+	mux.HandleFunc("GET /api/v1/calls/{callid}/pcap", a.callPcap)
+	mux.HandleFunc("GET /api/v1/calls/{callid}/text", a.callText)
 	return mux
 }
 

@@ -61,6 +61,15 @@ type Web struct {
 	Nav func(r *http.Request) views.Nav
 	// TimeZone returns the request user's remembered time zone ("" for UTC).
 	TimeZone func(r *http.Request) string
+	// Calls correlates a call for the call view and the exports.
+	Calls CallFunc
+}
+
+func (wb *Web) log() *slog.Logger {
+	if wb.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return wb.Logger
 }
 
 func (wb *Web) now() time.Time {
@@ -81,6 +90,9 @@ func (wb *Web) nav(r *http.Request) views.Nav {
 func (wb *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", wb.searchPage)
+	mux.HandleFunc("GET /call/{callid}", wb.callPage)
+	mux.HandleFunc("GET /call/{callid}/pcap", wb.callPcap)
+	mux.HandleFunc("GET /call/{callid}/text", wb.callText)
 	return mux
 }
 
@@ -153,7 +165,7 @@ func (wb *Web) searchPage(w http.ResponseWriter, r *http.Request) {
 	q.Limit = pageSearchLimit
 	res, err := wb.Searcher.Search(r.Context(), q)
 	if err != nil {
-		wb.Logger.Error("search page", "err", err)
+		wb.log().Error("search page", "err", err)
 		p.Error = "The search failed: " + err.Error()
 		w.WriteHeader(http.StatusInternalServerError)
 		wb.render(w, r, views.Search(p))

@@ -29,7 +29,7 @@ func (wb *Web) render(w http.ResponseWriter, r *http.Request, c templ.Component)
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
 		if wb.Logger != nil {
-			wb.Logger.Error("render page", "path", r.URL.Path, "err", err)
+			wb.log().Error("render page", "path", r.URL.Path, "err", err)
 		}
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return

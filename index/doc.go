@@ -51,6 +51,8 @@
 //	cid     Call-IDs and HEP correlation ids (chunk 0x11), exact
 //	sid     X-Session-Id, exact
 //	xcid    X-CID, exact
+//	ref     the Call-ID of a Replaces header and of the Replaces in a Refer-To, exact
+//	        (Query.Refers asks ref and xcid together)
 //	from, to, ruri, pai   user parts, lower-cased
 //	src, dst              IP addresses; IPv6 in canonical form, IPv4-mapped as IPv4
 //	method  upper-cased
@@ -68,7 +70,8 @@
 // # The mark
 //
 // Every batch written to a shard carries, as a bleve internal value, the shard's
-// mark: the offset, end and CRC of the last block indexed, the number of blocks
+// mark (whose version also versions the fields, so a shard written before a field
+// existed is rebuilt rather than silently missing its terms): the offset, end and CRC of the last block indexed, the number of blocks
 // and records indexed in file order up to it, and the capture time range of the
 // shard. Because the mark and the documents travel in one batch, and scorch
 // persists batches in order, whatever a crash leaves of a shard is consistent:

@@ -20,6 +20,9 @@ type Fields struct {
 	SessionIDs []string // X-Session-Id values, exact
 	XCIDs      []string // X-CID values, exact
 	CorrIDs    []string // HEP correlation ids (chunk 0x11); indexed with the Call-IDs
+	// Refs holds the other Call-IDs a message names besides its X-CID: the
+	// Call-ID of a Replaces header and of the Replaces inside a Refer-To. Exact.
+	Refs []string
 
 	FromUsers []string // user parts; matched case-insensitively
 	ToUsers   []string
@@ -47,6 +50,7 @@ func (f *Fields) Reset() {
 		SessionIDs: f.SessionIDs[:0],
 		XCIDs:      f.XCIDs[:0],
 		CorrIDs:    f.CorrIDs[:0],
+		Refs:       f.Refs[:0],
 		FromUsers:  f.FromUsers[:0],
 		ToUsers:    f.ToUsers[:0],
 		RURIUsers:  f.RURIUsers[:0],
@@ -72,6 +76,7 @@ const (
 	fieldCallID    = "cid" // Call-IDs and correlation ids
 	fieldSessionID = "sid"
 	fieldXCID      = "xcid"
+	fieldRef       = "ref" // Replaces and Refer-To Replaces Call-IDs
 	fieldFrom      = "from"
 	fieldTo        = "to"
 	fieldRURI      = "ruri"
@@ -162,11 +167,12 @@ type keywordList struct {
 }
 
 // keywordLists lists the keyword fields of f in a fixed order.
-func (f *Fields) keywordLists() [14]keywordList {
+func (f *Fields) keywordLists() [15]keywordList {
 	return [...]keywordList{
 		{fieldCallID, normExact, f.CallIDs, f.CorrIDs},
 		{fieldSessionID, normExact, f.SessionIDs, nil},
 		{fieldXCID, normExact, f.XCIDs, nil},
+		{fieldRef, normExact, f.Refs, nil},
 		{fieldFrom, normLower, f.FromUsers, nil},
 		{fieldTo, normLower, f.ToUsers, nil},
 		{fieldRURI, normLower, f.RURIUsers, nil},

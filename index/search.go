@@ -20,6 +20,10 @@ type Query struct {
 	CallID    string // matches a Call-ID or a HEP correlation id
 	SessionID string
 	XCID      string
+	// Refers matches a message that names this Call-ID in its X-CID, its
+	// Replaces header or the Replaces inside its Refer-To: the reverse of
+	// correlation by those headers.
+	Refers string
 
 	FromUser, ToUser, RURIUser string
 	AnyUser                    string // from, to, request-URI or P-Asserted-Identity user
@@ -57,6 +61,7 @@ func (q Query) build(tmin, tmax int64) query.Query {
 	term(fieldCallID, normExact, q.CallID)
 	term(fieldSessionID, normExact, q.SessionID)
 	term(fieldXCID, normExact, q.XCID)
+	term(fieldRef, normExact, q.Refers, fieldXCID)
 	term(fieldFrom, normLower, q.FromUser)
 	term(fieldTo, normLower, q.ToUser)
 	term(fieldRURI, normLower, q.RURIUser)

@@ -28,7 +28,7 @@ const flushTimeout = time.Minute
 // mark is what a shard knows about its hour's segment, stored with every batch. It
 // is encoded in markLen bytes, little endian:
 //
-//	version u8 = 1 | off i64 | next i64 | crc u32 | blocks i64 | records i64 | tmin i64 | tmax i64
+//	version u8 = 2 | off i64 | next i64 | crc u32 | blocks i64 | records i64 | tmin i64 | tmax i64
 //
 // off, next and crc describe the last block indexed (its offset, the offset just
 // past it and its frame CRC); blocks and records count the blocks indexed in file
@@ -42,8 +42,11 @@ type mark struct {
 	tmin, tmax int64
 }
 
+// markVersion also versions the set of fields a shard's documents hold: a shard
+// written before a field was added lacks its terms, so its mark no longer decodes
+// and the shard is rebuilt from its segment. Version 2 added the ref field.
 const (
-	markVersion = 1
+	markVersion = 2
 	markLen     = 1 + 8 + 8 + 4 + 8 + 8 + 8 + 8
 )
 

@@ -76,14 +76,14 @@ type Searcher struct {
 	Now    func() time.Time // nil: time.Now
 }
 
-// Normalize applies the default time window: searches by Call-ID, X-Session-Id or
-// X-CID cover the whole archive (senders' clocks are often wrong), others the
-// last hour.
+// Normalize applies the default time window: searches by Call-ID, X-Session-Id,
+// X-CID or Refers cover the whole archive (senders' clocks are often wrong),
+// others the last hour.
 func (s *Searcher) Normalize(q *Query) {
 	if q.Limit <= 0 {
 		q.Limit = DefaultLimit
 	}
-	if q.Since == 0 && q.Until == 0 && q.CallID == "" && q.SessionID == "" && q.XCID == "" {
+	if q.Since == 0 && q.Until == 0 && q.CallID == "" && q.SessionID == "" && q.XCID == "" && q.Refers == "" {
 		now := time.Now
 		if s.Now != nil {
 			now = s.Now
@@ -153,6 +153,10 @@ func Match(q *index.Query, m *record.Message) bool {
 		return false
 	}
 	if !sipOnly(q.SessionID, h.SessionID) || !sipOnly(q.XCID, h.XCID) {
+		return false
+	}
+	if q.Refers != "" && !(m.IsSIP && (string(h.XCID) == q.Refers || string(h.Replaces) == q.Refers ||
+		string(h.ReferToReplaces) == q.Refers)) {
 		return false
 	}
 	user := func(want string, got []byte) bool { return bytes.EqualFold(got, []byte(want)) }

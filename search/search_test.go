@@ -48,6 +48,8 @@ func TestMatch(t *testing.T) {
 		{"call_id_is_exact", index.Query{CallID: "CALL-1"}, [3]bool{false, false, false}},
 		{"session_id", index.Query{SessionID: "sess-call-1"}, [3]bool{true, false, false}},
 		{"xcid", index.Query{XCID: "a-leg"}, [3]bool{true, false, false}},
+		{"refers_by_xcid", index.Query{Refers: "a-leg"}, [3]bool{true, false, false}},
+		{"refers_not_own_call_id", index.Query{Refers: "call-1"}, [3]bool{false, false, false}},
 		{"from_user_any_case", index.Query{FromUser: "alice"}, [3]bool{true, true, false}},
 		{"to_user", index.Query{ToUser: "bob"}, [3]bool{true, true, false}},
 		{"ruri_user", index.Query{RURIUser: "bob"}, [3]bool{true, false, false}},

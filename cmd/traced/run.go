@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"traced/correlate"
 	"traced/httpui"
 	"traced/httpui/auth"
 	"traced/index"
@@ -117,7 +118,17 @@ func run(ctx context.Context, cfg config) error {
 	}
 	ctlMux.Handle("/", api.Handler())
 	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second}
-	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf}
+	once := &correlate.Engine{Searcher: searcher}
+	every := &correlate.Engine{Searcher: searcher, Options: correlate.Options{AllCopies: true}}
+	calls := func(ctx context.Context, callID string, allCopies bool) (*correlate.Call, error) {
+		if allCopies {
+			return every.Call(ctx, callID)
+		}
+		return once.Call(ctx, callID)
+	}
+	api.Calls = calls
+	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf,
+		Calls: calls}
 	ap := &httpui.AuthPages{Auth: am, Web: pages}
 	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status)),
 		ReadHeaderTimeout: 10 * time.Second}
