@@ -91,6 +91,44 @@ func (c *Client) do(ctx context.Context, method, path string, body any, v any) e
 	return nil
 }
 
+// ExportCall writes a call's pcap (or, with text, its sngrep-style text) to w;
+// legs limits it to those Call-IDs (all legs when empty).
+func (c *Client) ExportCall(ctx context.Context, callID string, legs []string, text bool, w io.Writer) error {
+	kind := "pcap"
+	if text {
+		kind = "text"
+	}
+	path := "/api/v1/calls/" + url.PathEscape(callID) + "/" + kind
+	if len(legs) > 0 {
+		path += "?" + url.Values{"leg": legs}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://traced"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("%w (socket %s: %v)", ErrNotRunning, c.Socket, ne.Err)
+		}
+		return fmt.Errorf("control socket %s: %w", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("export %s: %s", callID, resp.Status)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("export %s: %w", callID, err)
+	}
+	return nil
+}
+
 // Token is an API token as the control socket lists it.
 type Token struct {
 	Name    string    `json:"name"`

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func main() {
 			&cli.StringFlag{Name: "data", Aliases: []string{"p"}, Value: "/var/lib/traced", EnvVars: []string{"TRACED_DATA"},
 				Usage: "traced's data directory (its control socket is there)"},
 		},
-		Commands: []*cli.Command{statusCmd(), searchCmd(), tokenCmd(), userCmd()},
+		Commands: []*cli.Command{statusCmd(), searchCmd(), exportCmd(), tokenCmd(), userCmd()},
 	}
 	if err := app.RunContext(context.Background(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "tracectl:", err)
@@ -319,4 +320,41 @@ func trailingRole(args []string, role string) ([]string, string, error) {
 		return nil, "", fmt.Errorf("--role %q: admin or viewer", role)
 	}
 	return rest, role, nil
+}
+
+func exportCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write a call (every correlated leg) as a pcap for Wireshark, or as text in sngrep's style",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "call-id", Required: true, Usage: "the Call-ID of any leg of the call"},
+			&cli.StringSliceFlag{Name: "legs", Usage: "only these legs' Call-IDs (repeatable; default: every leg)"},
+			&cli.BoolFlag{Name: "text", Usage: "text in sngrep's style instead of pcap"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "file to write (- for standard output)"},
+		},
+		Action: func(c *cli.Context) error {
+			out := c.String("output")
+			var w io.Writer = c.App.Writer
+			var f *os.File
+			if out != "-" {
+				var err error
+				if f, err = os.CreateTemp(filepath.Dir(out), ".tracectl-export-*"); err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				w = f
+			}
+			err := client(c).ExportCall(c.Context, c.String("call-id"), c.StringSlice("legs"), c.Bool("text"), w)
+			if f == nil {
+				return err
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			return os.Rename(f.Name(), out)
+		},
+	}
 }
