@@ -31,6 +31,7 @@ func newWebRig(t *testing.T) *webRig {
 	fs.res.Hits = callHits(t, 3)
 	fs.res.Total = len(fs.res.Hits)
 	pages := &Web{Searcher: fs, Nav: NavOf, TimeZone: TimeZoneOf}
+	pages.RememberTimeZone = func(r *http.Request, tz string) { _ = am.SetTimeZone(r.Context(), tz) }
 	api := &API{Status: func() Status { return Status{Version: "test"} }, Searcher: fs}
 	ap := &AuthPages{Auth: am, Web: pages}
 	srv := httptest.NewServer(ap.Routes(pages.Handler(), api.Handler(), MetricsHandler(api.Status)))
@@ -148,6 +149,12 @@ func TestFirstLoginFlowTokensAndCSRF(t *testing.T) {
 	}
 	if user := parseHTML(t, []byte(page)).all("nav-user"); len(user) != 1 || text(user[0]) != "admin" {
 		t.Error("the header does not name the user")
+	}
+	// A time zone chosen in the form is remembered for the next pages.
+	w.do(t, "GET", "/?from_user=alice&tz=Europe/Berlin", nil)
+	_, _, page = w.do(t, "GET", "/?from_user=alice", nil)
+	if c := text(parseHTML(t, []byte(page)).all("result-count")[0]); !strings.Contains(c, "Times in Europe/Berlin") {
+		t.Errorf("time zone not remembered: %q", c)
 	}
 
 	// An admin creates a token; it opens the API and /metrics, and is revoked.

@@ -63,6 +63,9 @@ type Web struct {
 	TimeZone func(r *http.Request) string
 	// Calls correlates a call for the call view and the exports.
 	Calls CallFunc
+	// RememberTimeZone stores the time zone a user chose in the search form, so
+	// the next pages use it.
+	RememberTimeZone func(r *http.Request, tz string)
 }
 
 func (wb *Web) log() *slog.Logger {
@@ -130,6 +133,9 @@ func parseLocal(s string, loc *time.Location, now time.Time) (int64, error) {
 func (wb *Web) searchPage(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	loc, tzName := wb.location(r)
+	if tz := v.Get("tz"); tz != "" && tz == tzName && wb.RememberTimeZone != nil && wb.TimeZone != nil && wb.TimeZone(r) != tz {
+		wb.RememberTimeZone(r, tz)
+	}
 	now := wb.now()
 	p := views.SearchPage{Nav: wb.nav(r), TZ: tzName, Since: v.Get("since"), Until: v.Get("until")}
 	p.Zones = zones()

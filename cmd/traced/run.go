@@ -128,7 +128,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	api.Calls = calls
 	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf,
-		Calls: calls}
+		Calls: calls, RememberTimeZone: func(r *http.Request, tz string) {
+			if err := am.SetTimeZone(r.Context(), tz); err != nil {
+				log.Warn("remember time zone", "err", err)
+			}
+		}}
 	ap := &httpui.AuthPages{Auth: am, Web: pages}
 	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status)),
 		ReadHeaderTimeout: 10 * time.Second}
