@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"traced/correlate"
 )
 
 // flags is traced's one flag set: every flag can also be set with its TRACED_*
@@ -47,6 +49,8 @@ func flags() []cli.Flag {
 			Usage: "a HEP TCP or TLS connection silent this long is closed"},
 		&cli.DurationFlag{Name: "retention-interval", Value: time.Minute, EnvVars: []string{"TRACED_RETENTION_INTERVAL"},
 			Usage: "how often retention and the free-space watermark are checked"},
+		&cli.StringSliceFlag{Name: "correlate-header", EnvVars: []string{"TRACED_CORRELATE_HEADER"},
+			Usage: "a header that joins call legs carrying the same value, as HOMER's AlegIDs: NAME or NAME,REGEXP with one capture group, e.g. 'P-Charging-Vector,icid-value=\"?([^\";]+)' (repeatable; in the environment separate several with ||)"},
 		&cli.DurationFlag{Name: "flush-interval", Value: time.Second, EnvVars: []string{"TRACED_FLUSH_INTERVAL"},
 			Usage: "how often buffered packets are written and synced; the most a crash can lose"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"TRACED_LOG_LEVEL"},
@@ -56,25 +60,26 @@ func flags() []cli.Flag {
 
 // config is everything run needs, decided from the flags in one place.
 type config struct {
-	DataDir        string
-	RetentionDays  int
-	MinFreeFrac    float64
-	MinFreeBytes   uint64
-	MinFreeText    string
-	HEPAddrs       []string
-	WebAddr        string
-	WebTLSCert     string
-	WebTLSKey      string
-	AuthKeys       []string
-	SIPAddrs       []string
-	TLSAddrs       []string
-	TLSCert        string
-	TLSKey         string
-	MaxTCPConns    int
-	TCPIdle        time.Duration
-	RetentionEvery time.Duration
-	FlushInterval  time.Duration
-	Logger         *slog.Logger
+	DataDir          string
+	RetentionDays    int
+	MinFreeFrac      float64
+	MinFreeBytes     uint64
+	MinFreeText      string
+	HEPAddrs         []string
+	WebAddr          string
+	WebTLSCert       string
+	WebTLSKey        string
+	AuthKeys         []string
+	SIPAddrs         []string
+	TLSAddrs         []string
+	CorrelateHeaders []correlate.Header
+	TLSCert          string
+	TLSKey           string
+	MaxTCPConns      int
+	TCPIdle          time.Duration
+	RetentionEvery   time.Duration
+	FlushInterval    time.Duration
+	Logger           *slog.Logger
 }
 
 func configFrom(c *cli.Context) (config, error) {
@@ -93,6 +98,18 @@ func configFrom(c *cli.Context) (config, error) {
 		MaxTCPConns:    c.Int("max-tcp-conns"),
 		TCPIdle:        c.Duration("tcp-idle"),
 		RetentionEvery: c.Duration("retention-interval"),
+	}
+	for _, v := range c.StringSlice("correlate-header") {
+		for _, one := range strings.Split(v, "||") {
+			if one = strings.TrimSpace(one); one == "" {
+				continue
+			}
+			h, err := correlate.ParseHeader(one)
+			if err != nil {
+				return cfg, fmt.Errorf("--correlate-header: %w", err)
+			}
+			cfg.CorrelateHeaders = append(cfg.CorrelateHeaders, h)
+		}
 	}
 	if (cfg.WebTLSCert == "") != (cfg.WebTLSKey == "") {
 		return cfg, fmt.Errorf("--web-tls-cert and --web-tls-key go together")

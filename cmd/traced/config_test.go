@@ -40,7 +40,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	t.Setenv("TRACED_HEP_AUTH_KEY", "k1,k2")
 	var got config
 	app := newApp(func(_ context.Context, c config) error { got = c; return nil })
-	err := app.Run([]string{"traced", "-p", "/tmp/x", "-k", "9", "-z", "7000", "-l", "8088", "--sip-addr", "127.0.0.1:5099"})
+	err := app.Run([]string{"traced", "-p", "/tmp/x", "-k", "9", "-z", "7000", "-l", "8088", "--sip-addr", "127.0.0.1:5099",
+		"--correlate-header", `P-Charging-Vector,icid-value="?([^";]+)`, "--correlate-header", "X-BroadWorks-Correlation-Info"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,9 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	if got.WebAddr != ":8088" || len(got.AuthKeys) != 2 || got.AuthKeys[1] != "k2" || got.SIPAddrs[0] != "127.0.0.1:5099" {
 		t.Errorf("web %s keys %v sip %v", got.WebAddr, got.AuthKeys, got.SIPAddrs)
+	}
+	if len(got.CorrelateHeaders) != 2 || got.CorrelateHeaders[0].Name != "P-Charging-Vector" || got.CorrelateHeaders[0].Pattern == nil {
+		t.Errorf("correlate headers %+v", got.CorrelateHeaders)
 	}
 	if err := newApp(func(context.Context, config) error { return nil }).Run([]string{"traced", "-k", "0"}); err == nil {
 		t.Error("retention 0 accepted")

@@ -38,6 +38,9 @@ func newApp(action func(context.Context, config) error) *cli.App {
 		Usage:   "SIP trace server: HEP in, hourly segments, search, pcap",
 		Version: version,
 		Flags:   flags(),
+		// List flags are split by configFrom: commas for addresses and keys, and
+		// correlating headers keep their commas (HOMER's "Name,regexp" form).
+		DisableSliceFlagSeparator: true,
 		Action: func(c *cli.Context) error {
 			cfg, err := configFrom(c)
 			if err != nil {

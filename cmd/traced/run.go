@@ -118,8 +118,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	ctlMux.Handle("/", api.Handler())
 	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second}
-	once := &correlate.Engine{Searcher: searcher}
-	every := &correlate.Engine{Searcher: searcher, Options: correlate.Options{AllCopies: true}}
+	once := &correlate.Engine{Searcher: searcher, Options: correlate.Options{Headers: cfg.CorrelateHeaders}}
+	every := &correlate.Engine{Searcher: searcher, Options: correlate.Options{Headers: cfg.CorrelateHeaders, AllCopies: true}}
 	calls := func(ctx context.Context, callID string, allCopies bool) (*correlate.Call, error) {
 		if allCopies {
 			return every.Call(ctx, callID)
