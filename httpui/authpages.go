@@ -106,6 +106,9 @@ func (a *AuthPages) renderAdmin(w http.ResponseWriter, r *http.Request, code int
 			Created: u.Created.UTC().Format("2006-01-02 15:04"), MustChange: u.MustChange, Sessions: u.Sessions,
 			Self: u.Name == id.Name})
 	}
+	for _, al := range a.Web.Aliases.List() {
+		p.Aliases = append(p.Aliases, views.AliasItem{Address: al.Address, Name: al.Name})
+	}
 	for _, t := range up.Tokens {
 		p.Tokens = append(p.Tokens, views.TokenItem{Name: t.Name, Role: string(t.Role), Created: t.Created.UTC().Format("2006-01-02 15:04")})
 	}
@@ -142,6 +145,16 @@ func (a *AuthPages) RevokeToken(w http.ResponseWriter, r *http.Request) {
 	a.after(w, r, a.Auth.Store.RevokeToken(name), "Revoked token "+name+".")
 }
 
+// SetAlias names (or, with an empty name, unnames) a host.
+func (a *AuthPages) SetAlias(w http.ResponseWriter, r *http.Request) {
+	addr, name := r.PostFormValue("address"), r.PostFormValue("name")
+	if err := a.Web.Aliases.Set(addr, name); err != nil {
+		a.renderAdmin(w, r, http.StatusBadRequest, "", err.Error(), "")
+		return
+	}
+	a.after(w, r, nil, "Alias of "+addr+" saved.")
+}
+
 func (a *AuthPages) after(w http.ResponseWriter, r *http.Request, err error, done string) {
 	if err != nil {
 		a.renderAdmin(w, r, auth.StatusOf(err), "", err.Error(), "")
@@ -168,6 +181,7 @@ func (a *AuthPages) Routes(pages, api, metrics http.Handler) http.Handler {
 	mux.Handle("POST /admin/users/remove", admin(http.HandlerFunc(a.RemoveUser)))
 	mux.Handle("POST /admin/tokens", admin(http.HandlerFunc(a.CreateToken)))
 	mux.Handle("POST /admin/tokens/revoke", admin(http.HandlerFunc(a.RevokeToken)))
+	mux.Handle("POST /admin/aliases", admin(http.HandlerFunc(a.SetAlias)))
 	for _, p := range []string{"/api/v1/users", "/api/v1/users/", "/api/v1/tokens", "/api/v1/tokens/"} {
 		mux.Handle(p, a.Auth.AdminAPI())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -168,6 +169,17 @@ func (wb *Web) callPage(w http.ResponseWriter, r *http.Request) {
 		p.Legs = append(p.Legs, views.LegRow{Index: i, CallID: l.CallID, Rule: rule, Messages: l.Messages, Color: views.LegColor(i)})
 	}
 	sel, diff := q.Get("msg"), q.Get("diff")
+	titles := map[string]string{}
+	host := func(ap netip.AddrPort) string {
+		name := wb.Aliases.Name(ap)
+		if name == "" {
+			return ap.String()
+		}
+		if t := titles[name]; !strings.Contains(t, ap.String()) {
+			titles[name] = strings.TrimPrefix(t+", "+ap.String(), ", ")
+		}
+		return name
+	}
 	var lm []views.LadderMessage
 	var prev int64
 	var selMsg, diffMsg *correlate.Message
@@ -193,12 +205,12 @@ func (wb *Web) callPage(w http.ResponseWriter, r *http.Request) {
 			delta = "+" + dur(time.Duration(m.Msg.Time-prev)*time.Microsecond)
 		}
 		prev = m.Msg.Time
-		lm = append(lm, views.LadderMessage{From: m.Msg.Src.String(), To: m.Msg.Dst.String(), Label: msgLabel(&m.Msg),
+		lm = append(lm, views.LadderMessage{From: host(m.Msg.Src), To: host(m.Msg.Dst), Label: msgLabel(&m.Msg),
 			SDP: hasSDP(&m.Msg), Time: record.TimeOf(m.Msg.Time).In(loc).Format("15:04:05.000000"), Delta: delta,
 			Leg: m.Leg, Href: withParams(r.URL, "msg", ref, "diff", "") + "#msg", Selected: ref == sel,
 			Copies: len(m.Copies), Log: m.Msg.Type == 100})
 	}
-	p.Ladder = views.LayoutLadder(lm, nil)
+	p.Ladder = views.LayoutLadder(lm, titles)
 	if selMsg != nil {
 		p.Selected = messageView(selMsg, loc)
 		if selPrev != nil {

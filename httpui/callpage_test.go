@@ -48,7 +48,14 @@ func TestCallPageAndAPI(t *testing.T) {
 		}
 		return c, nil
 	}
-	wb := &Web{Calls: calls, Now: func() time.Time { return time.UnixMicro(pageBase) }}
+	aliases, err := OpenAliases(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aliases.Set("10.0.0.2", "gateway"); err != nil {
+		t.Fatal(err)
+	}
+	wb := &Web{Calls: calls, Aliases: aliases, Now: func() time.Time { return time.UnixMicro(pageBase) }}
 	h := wb.Handler()
 	code, body := getPage(t, h, "/call/leg-a")
 	if code != http.StatusOK {
@@ -58,8 +65,9 @@ func TestCallPageAndAPI(t *testing.T) {
 	if n := len(d.all("ladder-arrow")); n != 4 {
 		t.Errorf("%d arrows, want 4", n)
 	}
-	if n := len(d.all("ladder-host")); n != 2 {
-		t.Errorf("%d hosts, want 2", n)
+	hosts := d.all("ladder-host")
+	if len(hosts) != 2 || !strings.Contains(text(hosts[1]), "gateway") || !strings.Contains(text(hosts[1]), "10.0.0.2:5060") {
+		t.Errorf("hosts: %d; the aliased one should show its name with its address as title", len(hosts))
 	}
 	rules := d.all("leg-rule")
 	if len(d.all("leg-row")) != 2 || len(rules) != 2 || !strings.HasPrefix(text(rules[1]), "x-cid from leg 1") {

@@ -63,6 +63,8 @@ type Web struct {
 	TimeZone func(r *http.Request) string
 	// Calls correlates a call for the call view and the exports.
 	Calls CallFunc
+	// Aliases name hosts on the ladder; nil: none.
+	Aliases *Aliases
 	// RememberTimeZone stores the time zone a user chose in the search form, so
 	// the next pages use it.
 	RememberTimeZone func(r *http.Request, tz string)

@@ -107,6 +107,12 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("users: %w", err)
 	}
 	am := auth.New(users, auth.Options{Secure: cfg.WebTLSCert != ""})
+	aliases, err := httpui.OpenAliases(cfg.DataDir)
+	if err != nil {
+		ctl.Close()
+		web.Close()
+		return err
+	}
 	if u, ok := users.User(auth.DefaultUser); ok && u.MustChange {
 		log.Warn("web login is admin/admin until changed: the first login must set a new password", "web", web.Addr().String())
 	}
@@ -128,7 +134,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	api.Calls = calls
 	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf,
-		Calls: calls, RememberTimeZone: func(r *http.Request, tz string) {
+		Calls: calls, Aliases: aliases, RememberTimeZone: func(r *http.Request, tz string) {
 			if err := am.SetTimeZone(r.Context(), tz); err != nil {
 				log.Warn("remember time zone", "err", err)
 			}
