@@ -213,6 +213,17 @@ func (wb *Web) callPage(w http.ResponseWriter, r *http.Request) {
 	p.Ladder = views.LayoutLadder(lm, titles)
 	if selMsg != nil {
 		p.Selected = messageView(selMsg, loc)
+		p.Selected.Ref = sel
+		if allCopies {
+			p.Selected.Hidden = append(p.Selected.Hidden, views.KV{Key: "copies", Value: "all"})
+		}
+		for i := range c.Messages {
+			o := &c.Messages[i]
+			if ref := refOf(o); ref != sel && o.Msg.IsSIP {
+				label := record.TimeOf(o.Msg.Time).In(loc).Format("15:04:05.000000") + " " + msgLabel(&o.Msg) + " (" + c.Legs[o.Leg].CallID + ")"
+				p.Selected.Others = append(p.Selected.Others, views.KV{Key: label, Value: ref})
+			}
+		}
 		if selPrev != nil {
 			p.Selected.DiffHref = withParams(r.URL, "msg", refOf(selPrev), "diff", sel) + "#diff"
 		}

@@ -100,6 +100,22 @@ func TestCallPageAndAPI(t *testing.T) {
 		t.Error("the diff is not shown")
 	}
 
+	// Any two messages: the compare form lists every other message of the call.
+	_, body = getPage(t, h, href[:strings.Index(href, "#")])
+	opts := parseHTML(t, body).all("diff-select")
+	if len(opts) != 1 {
+		t.Fatal("no compare form")
+	}
+	n := 0
+	for o := opts[0].FirstChild; o != nil; o = o.NextSibling {
+		if o.Data == "option" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("compare form lists %d messages, want the 3 others", n)
+	}
+
 	if code, _ := getPage(t, h, "/call/unknown"); code != http.StatusNotFound {
 		t.Errorf("unknown call: %d", code)
 	}
