@@ -6,7 +6,7 @@ DATA     ?= ./data
 FUZZTIME ?= 60s
 PKGS     := ./...
 
-.PHONY: all build run test test-deps vet generate templ-check bench fuzz clean
+.PHONY: all build run test test-deps vet generate templ-check bench bench-quick fuzz clean
 
 all: build
 
@@ -18,29 +18,40 @@ build:
 run: build
 	./bin/traced --data $(DATA) --hep-addr :9060 --hep-addr :9061 --web-addr :9080
 
-# Installs what the tests need when it is missing (as root), then runs every test.
+# Installs what the tests need when it is missing (as root; Chromium for the browser test too), then runs every test.
 test: test-deps vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 test-deps:
-	@bash scripts/install-test-deps.sh
+	@bash scripts/install-test-deps.sh --browser
 
 # Regenerates the templ components' Go code (committed).
 generate:
 	$(GO) tool templ generate -path httpui
 
-# Fails when a committed *_templ.go is not what its .templ generates.
+# Fails when a *_templ.go is not what its .templ generates (checked on a copy, so
+# the working tree is left alone).
 templ-check:
-	@$(GO) tool templ generate -path httpui >/dev/null 2>&1
-	@git diff --quiet -- '*_templ.go' || { echo "generated templ files are stale: run make generate and commit"; git diff --stat -- '*_templ.go'; exit 1; }
+	@tmp=$$(mktemp -d) && cp -r httpui $$tmp/ && \
+	"$$($(GO) tool -n templ)" generate -path $$tmp/httpui >/dev/null 2>&1 && \
+	for f in $$(cd $$tmp && find httpui -name '*_templ.go'); do \
+		cmp -s $$tmp/$$f $$f || { echo "$$f is stale: run make generate"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp
 
 vet: templ-check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
 
-# Benchmarks; results go to docs/BENCHMARKS.md with the machine and the date.
-bench:
+# Benchmarks; results go to docs/BENCHMARKS.md with the machine and the date: the hot path's micro-benchmarks,
+# then the built traced under hepload (rates, transports, a long run, a large archive). About 35 minutes; the
+# parameters (BENCH_DURATION, BENCH_RATES, BENCH_LONG, BENCH_ARCHIVE, ...) are described in scripts/bench.sh.
+bench: build
 	bash scripts/bench.sh
+
+# A short run of the load parts for development (10 s per rate, 1 min long run, 1M-message archive), written to
+# bin/BENCHMARKS-quick.md; its figures are not for the record.
+bench-quick: build
+	BENCH_QUICK=1 bash scripts/bench.sh
 
 # Explores every fuzz target for FUZZTIME each (CI runs only their seed corpora).
 fuzz:

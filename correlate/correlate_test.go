@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -166,6 +165,9 @@ func TestCallLegs(t *testing.T) {
 		dialog{callID: "os-a"}.packets(),
 		dialog{callID: "os-b", at: 30 * time.Millisecond, corr: "os-a"}.packets(),
 	)
+	// The named leg was not captured: the asked Call-ID has no message of its
+	// own, only the leg whose correlation id names it.
+	orphan := dialog{callID: "os-orphan-b", corr: "os-orphan-a"}.packets()
 	corrShared := all(
 		dialog{callID: "k-a", corr: "tok-77"}.packets(),
 		dialog{callID: "k-b", at: 30 * time.Millisecond, corr: "tok-77"}.packets(),
@@ -244,6 +246,8 @@ func TestCallLegs(t *testing.T) {
 			{"os-a", RuleSeed, "", "", ""}, {"os-b", RuleCorrelation, "os-a", "os-a", ""}}},
 		{"correlation_id_names_call_id_from_naming", Options{}, "os-b", []legWant{
 			{"os-b", RuleSeed, "", "", ""}, {"os-a", RuleCorrelation, "os-b", "os-a", ""}}},
+		{"asked_call_id_only_named_by_correlation_id", Options{}, "os-orphan-a", []legWant{
+			{"os-orphan-a", RuleSeed, "", "", ""}, {"os-orphan-b", RuleCorrelation, "os-orphan-a", "os-orphan-a", ""}}},
 		{"correlation_id_shared", Options{}, "k-b", []legWant{
 			{"k-b", RuleSeed, "", "", ""}, {"k-a", RuleCorrelation, "k-b", "tok-77", ""}}},
 		{"b2b_suffix_from_stem", Options{}, "xyz", []legWant{
@@ -280,7 +284,7 @@ func TestCallLegs(t *testing.T) {
 	// other case.
 	// It is stored twice: in capture time order with a few records a block,
 	// and scenario by scenario with one record a block.
-	stored := all(b2bua, sessOnly, transfer, chain, corrNames, corrShared, b2b, pcv, media, sessions, window, grow, noise())
+	stored := all(b2bua, sessOnly, transfer, chain, corrNames, orphan, corrShared, b2b, pcv, media, sessions, window, grow, noise())
 	for _, layout := range []struct {
 		name      string
 		blockSize int
@@ -302,26 +306,50 @@ func TestCallLegs(t *testing.T) {
 	}
 }
 
+// TestCallAttachesCorrelatedPackets checks that RTCP and log packets go to the
+// leg they are correlated to, and never make legs of their own.
 func TestCallAttachesCorrelatedPackets(t *testing.T) {
 	stored := all(dialog{callID: "media-a"}.packets(),
 		[]pkt{rtcp("media-a", 5*time.Second, 5), rtcp("media-a", 10*time.Second, 5), rtcp("media-a", time.Second, 100)},
-		[]pkt{rtcp("media-z", 5*time.Second, 5)}, noise())
-	call, err := newArchive(t, smallBlocks, byTime(stored)).engine(Options{}).Call(context.Background(), "media-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	types := map[uint8]int{}
-	for _, m := range call.Messages {
-		if m.Leg != 0 {
-			t.Errorf("message of type %d in leg %d", m.Msg.Type, m.Leg)
-		}
-		types[m.Msg.Type]++
-	}
-	if types[1] != 6 || types[5] != 2 || types[100] != 1 || len(types) != 3 {
-		t.Errorf("messages by type %v, want 6 SIP, 2 RTCP, 1 log", types)
-	}
-	if len(call.Legs) != 1 {
-		t.Errorf("legs %v: correlated packets are not legs", legIDs(call))
+		dialog{callID: "media-z", at: time.Second}.packets(),
+		[]pkt{rtcp("media-z", 5*time.Second, 5)},
+		// Two legs sharing a correlation id that is no Call-ID; their RTCP
+		// carries it too, and goes to the first leg that does.
+		dialog{callID: "tok-a", corr: "tok-9"}.packets(),
+		dialog{callID: "tok-b", at: 20 * time.Millisecond, corr: "tok-9"}.packets(),
+		[]pkt{rtcp("tok-9", 6*time.Second, 5), rtcp("tok-9", 20*time.Minute, 5)}, // the second is outside the window
+		noise())
+	a := newArchive(t, smallBlocks, byTime(stored))
+	for _, c := range []struct {
+		name string
+		seed string
+		legs []string
+		want map[string]map[uint8]int // leg → packets by HEP type
+	}{
+		{"by_call_id", "media-a", []string{"media-a"}, map[string]map[uint8]int{"media-a": {1: 6, 5: 2, 100: 1}}},
+		{"by_shared_correlation_id", "tok-b", []string{"tok-b", "tok-a"},
+			map[string]map[uint8]int{"tok-b": {1: 6, 5: 1}, "tok-a": {1: 6}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			call, err := a.engine(Options{}).Call(context.Background(), c.seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids := legIDs(call); !slices.Equal(ids, c.legs) {
+				t.Fatalf("legs %v, want %v", ids, c.legs)
+			}
+			got := map[string]map[uint8]int{}
+			for _, m := range call.Messages {
+				leg := call.Legs[m.Leg].CallID
+				if got[leg] == nil {
+					got[leg] = map[uint8]int{}
+				}
+				got[leg][m.Msg.Type]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("packets by leg and type %v, want %v", got, c.want)
+			}
+		})
 	}
 }
 
@@ -348,16 +376,6 @@ func TestCallLegCap(t *testing.T) {
 	}
 	call.Truncated = 0 // checked above; checkCall wants a complete call
 	checkCall(t, call, stored, want)
-}
-
-func TestCallNotFound(t *testing.T) {
-	a := newArchive(t, smallBlocks, noise())
-	if _, err := a.engine(Options{}).Call(context.Background(), "no-such-call"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("err = %v, want ErrNotFound", err)
-	}
-	if _, err := a.engine(Options{}).Call(context.Background(), ""); err == nil {
-		t.Error("an empty Call-ID was accepted")
-	}
 }
 
 // TestCallDuplicatesFromTwoNodes stores every packet of a call twice, from an
