@@ -94,6 +94,7 @@ type Enforcer struct {
 
 	deleted atomic.Uint64
 	freed   atomic.Uint64
+	stuck   atomic.Bool // warned that nothing is left to delete; reset once the watermark is met
 }
 
 // Counts returns the hours deleted and the bytes freed since start.
@@ -127,10 +128,14 @@ func (e *Enforcer) Enforce() ([]Deletion, error) {
 			want = uint64(e.Policy.MinFreeFrac * float64(total))
 		}
 		if free >= want {
+			e.stuck.Store(false)
 			return out, nil
 		}
 		hours = e.Segments.Hours()
 		if len(hours) == 0 || hours[0].Hour >= segment.HourOf(now()) {
+			if e.stuck.Swap(true) {
+				return out, nil // said once; said again only after the watermark was met in between
+			}
 			e.log().Warn("disk below the free-space watermark and nothing left to delete but the hour being written",
 				"free", free, "want", want)
 			return out, nil

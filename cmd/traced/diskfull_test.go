@@ -86,7 +86,7 @@ func TestFullDiskDeletesOldestHoursAndRecovers(t *testing.T) {
 		"-k", "3650", "--flush-interval", "200ms")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("traced's log without debug lines:\n%s", withoutDebug(fullLog(t, d)))
+			t.Logf("traced's log without debug lines:\n%s", withoutDebug(daemonLog(t, d)))
 		}
 	})
 	st := d.waitStored(0) // the past hours are indexed
@@ -100,17 +100,21 @@ func TestFullDiskDeletesOldestHoursAndRecovers(t *testing.T) {
 
 	watch := watchStatus(d)
 	defer watch.finish()
-	traffic := startTraffic(t, d.hepPort, fullDiskRate)
+	traffic := startSteadyTraffic(t, d.hepPort, fullDiskRate)
 	defer traffic.finish()
 	base := waitStatus(t, d, 10*time.Second, "live traffic stored", func(s httpui.Status) bool {
-		return s.Stored >= fullDiskRate/2 && s.Segments == fullDiskHours+1
+		return s.Stored >= fullDiskRate/2 && s.Segments > fullDiskHours
 	})
 	t.Logf("before the filler (%s): %d stored, %d bytes free", elapsed(), base.Stored, base.DiskFree)
 
 	// 3. Fill the disk and keep it full for a while, taking back the space
 	// retention frees: segment writes fail, and so do the index's.
-	fill := newFiller(t, filepath.Join(data, "filler"))
-	fill.keepFull(fullDiskHold)
+	fill := newDiskFiller(t, filepath.Join(data, "filler"))
+	status := statusOver(d)
+	fill.keepFull(fullDiskHold, func() (uint64, error) {
+		s, err := status()
+		return s.Deleted, err
+	})
 	fill.wait()
 	full := waitStatus(t, d, 5*time.Second, "failed writes counted", func(s httpui.Status) bool {
 		return s.WriteErrors > 0 && s.LostRecords > 0
@@ -125,34 +129,37 @@ func TestFullDiskDeletesOldestHoursAndRecovers(t *testing.T) {
 	})
 	t.Logf("stored again with the filler in place (%s): %d stored, %d lost, %d hours deleted, %d bytes freed, %d bytes free",
 		elapsed(), recovered.Stored, recovered.LostRecords, recovered.Deleted, recovered.Freed, recovered.DiskFree)
-	if !strings.Contains(fullLog(t, d), "segment writes succeed again") {
+	if !strings.Contains(daemonLog(t, d), "segment writes succeed again") {
 		t.Errorf("traced stores again but did not log that writes succeed again")
 	}
 
 	// 5. The filler goes; a packet sent now is found by its Call-ID.
 	fill.remove()
 	marker := fmt.Sprintf("after-full-disk-%d@diskfull.example", time.Now().UnixNano())
-	sendOne(t, d.hepPort, sipPacket(marker, time.Now(), "INVITE", ""))
-	waitSearch(t, d, 15*time.Second, marker)
+	sendUDPOnce(t, d.hepPort, fullDiskPacket(marker, time.Now(), "INVITE", ""))
+	waitCallID(t, d, 15*time.Second, marker)
 	traffic.finish()
 	watch.finish()
 	if len(watch.errs) > 0 {
 		t.Errorf("the control socket failed %d times out of %d status requests, first: %s", len(watch.errs), watch.polls+len(watch.errs), watch.errs[0])
 	}
 	if watch.polls < 10 {
-		t.Errorf("only %d status requests answered while the disk was full", watch.polls)
+		t.Errorf("only %d status requests answered from the start of the traffic to the recovery", watch.polls)
 	}
 	time.Sleep(600 * time.Millisecond) // three flush intervals: every record received is written
 	final := d.waitStored(0)
 	if final.Stored <= recovered.Stored || final.Corruptions != 0 {
 		t.Errorf("after the filler went: stored %d (was %d), corruptions %d", final.Stored, recovered.Stored, final.Corruptions)
 	}
+	if final.Stored+final.LostRecords != final.Accepted {
+		t.Errorf("%d packets accepted, but %d stored and %d counted as lost", final.Accepted, final.Stored, final.LostRecords)
+	}
 	t.Logf("final (%s): sent %d, stored %d, lost %d, write errors %d, deleted %d hours, freed %d bytes",
 		elapsed(), traffic.sent.Load(), final.Stored, final.LostRecords, final.WriteErrors, final.Deleted, final.Freed)
 
 	// Oldest first: the retention log, the segment files, the index shards and
 	// the counters agree.
-	log := fullLog(t, d)
+	log := daemonLog(t, d)
 	deleted := deletedHours(t, log)
 	if len(deleted) == 0 || uint64(len(deleted)) != final.Deleted {
 		t.Fatalf("retention logged %d deleted hours %v, status says %d", len(deleted), deleted, final.Deleted)
@@ -203,18 +210,18 @@ func TestFullDiskDeletesOldestHoursAndRecovers(t *testing.T) {
 	for _, h := range kept {
 		live -= int64(past[h].records)
 	}
-	checkSegments(t, segDir, past, kept, live)
+	checkSegmentsReadBack(t, segDir, past, kept, live)
 
 	// 7. What the index persisted while the disk was full opens again: no shard
 	// is dropped or rebuilt, and the searches give the same answers.
-	logSize := len(fullLog(t, d))
+	logSize := len(daemonLog(t, d))
 	d.start()
 	d.waitStored(0)
 	searchPast(t, d, hours, past, deleted, "after a restart")
 	if n := len(d.searchJSON("--call-id", marker)); n != 1 {
 		t.Errorf("after a restart, Call-ID %s: %d messages, want 1", marker, n)
 	}
-	restartLog := fullLog(t, d)[logSize:]
+	restartLog := daemonLog(t, d)[logSize:]
 	for _, bad := range []string{"shard that does not open", "shard is stale", "segment corruption", "panic"} {
 		if strings.Contains(restartLog, bad) {
 			t.Errorf("after a restart traced's log mentions %q", bad)
@@ -256,21 +263,23 @@ func smallFilesystem(t *testing.T, size int64) (dir, kind string) {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := mountExt4(t, filepath.Join(tmp, "ext4.img"), dir, size); err == nil {
+	err := mountExt4(t, filepath.Join(tmp, "ext4.img"), dir, size)
+	if err == nil {
 		return dir, "ext4 (loop)"
-	} else {
-		t.Logf("no ext4 image (%v): using tmpfs", err)
 	}
+	t.Logf("no ext4 image (%v): using tmpfs", err)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0750", size), "tmpfs", dir).CombinedOutput(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("mount tmpfs: %v: %s", err, out)
 		}
 		t.Skipf("cannot mount a small filesystem: %v: %s", err, out)
 	}
-	t.Cleanup(func() { unmount(t, dir) })
+	t.Cleanup(func() { unmountRetry(t, dir) })
 	return dir, "tmpfs"
 }
 
+// mountExt4 makes an ext4 image of size bytes at img and mounts it at dir
+// through a loop device, both undone when the test ends.
 func mountExt4(t *testing.T, img, dir string, size int64) error {
 	f, err := os.Create(img)
 	if err != nil {
@@ -302,7 +311,7 @@ func mountExt4(t *testing.T, img, dir string, size int64) error {
 		return err
 	}
 	t.Cleanup(func() {
-		unmount(t, dir)
+		unmountRetry(t, dir)
 		if _, err := run("losetup", "-d", dev); err != nil {
 			t.Errorf("detach loop device: %v", err)
 		}
@@ -310,8 +319,8 @@ func mountExt4(t *testing.T, img, dir string, size int64) error {
 	return nil
 }
 
-// unmount unmounts dir, retrying while it is busy, and lazily as a last resort.
-func unmount(t *testing.T, dir string) {
+// unmountRetry unmounts dir, retrying while it is busy, and lazily as a last resort.
+func unmountRetry(t *testing.T, dir string) {
 	var out []byte
 	var err error
 	for range 20 {
@@ -371,7 +380,7 @@ func writePastHours(t *testing.T, dir string, hours []segment.Hour, perHour int)
 				raw[j] = byte(rng.Uint32())
 			}
 			id := fmt.Sprintf("past-%s-%d@diskfull.example", h, i)
-			pkt := sipPacket(id, at, "INVITE", "X-Padding: "+base64.StdEncoding.EncodeToString(raw)+"\r\n")
+			pkt := fullDiskPacket(id, at, "INVITE", "X-Padding: "+base64.StdEncoding.EncodeToString(raw)+"\r\n")
 			rec := segment.Record{Time: at.UnixMicro(), Data: record.Append(nil,
 				&record.Header{Kind: record.KindHEP, Listener: record.ListenerUDP, Recv: at.UnixMicro(), Agent: agent}, pkt)}
 			if err := seg.Append(rec); err != nil {
@@ -402,9 +411,9 @@ func writePastHours(t *testing.T, dir string, hours []segment.Hour, perHour int)
 	return out
 }
 
-// sipPacket returns a HEPv3 packet carrying a SIP request with the Call-ID id
+// fullDiskPacket returns a HEPv3 packet carrying a SIP request with the Call-ID id
 // and the extra header lines in extra.
-func sipPacket(id string, at time.Time, method, extra string) []byte {
+func fullDiskPacket(id string, at time.Time, method, extra string) []byte {
 	sip := fmt.Sprintf("%s sip:+15550001111@gw.example.net SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-diskfull\r\n"+
 		"From: <sip:+15559990000@pbx.example.net>;tag=1\r\nTo: <sip:+15550001111@gw.example.net>\r\n"+
@@ -416,7 +425,7 @@ func sipPacket(id string, at time.Time, method, extra string) []byte {
 	return hep.AppendV3(nil, &p)
 }
 
-func sendOne(t *testing.T, port int, pkt []byte) {
+func sendUDPOnce(t *testing.T, port int, pkt []byte) {
 	t.Helper()
 	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -428,21 +437,21 @@ func sendOne(t *testing.T, port int, pkt []byte) {
 	}
 }
 
-// traffic sends generated HEP packets over UDP at a steady rate until finish.
-type traffic struct {
+// steadyTraffic sends generated HEP packets over UDP at a steady rate until finish.
+type steadyTraffic struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
 	sent atomic.Int64
 }
 
-func startTraffic(t *testing.T, port, perSecond int) *traffic {
+func startSteadyTraffic(t *testing.T, port, perSecond int) *steadyTraffic {
 	t.Helper()
 	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &traffic{stop: make(chan struct{}), done: make(chan struct{})}
+	tr := &steadyTraffic{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(tr.done)
 		defer c.Close()
@@ -465,13 +474,13 @@ func startTraffic(t *testing.T, port, perSecond int) *traffic {
 	return tr
 }
 
-func (tr *traffic) finish() {
+func (tr *steadyTraffic) finish() {
 	tr.once.Do(func() { close(tr.stop) })
 	<-tr.done
 }
 
-// filler takes the free space of a filesystem with a file.
-type filler struct {
+// diskFiller takes the free space of a filesystem with a file.
+type diskFiller struct {
 	t    *testing.T
 	f    *os.File
 	n    atomic.Int64
@@ -480,24 +489,32 @@ type filler struct {
 	err  error
 }
 
-func newFiller(t *testing.T, path string) *filler {
+func newDiskFiller(t *testing.T, path string) *diskFiller {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &filler{t: t, f: f}
+	fl := &diskFiller{t: t, f: f}
 	t.Cleanup(fl.remove)
 	return fl
 }
 
-// fillOnce writes until the filesystem refuses even a small write.
-func (fl *filler) fillOnce() error {
+// fillOnce writes until the filesystem refuses even a small write, but no more
+// than the free space when it starts (and a little slack): space freed while it
+// writes is left for the next call.
+func (fl *diskFiller) fillOnce() error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(fl.f.Fd()), &st); err != nil {
+		return err
+	}
+	limit := int64(st.Bavail*uint64(st.Bsize)) + 64<<10
 	buf := make([]byte, 1<<20)
 	for _, chunk := range []int{1 << 20, 64 << 10, 4 << 10} {
-		for {
-			n, err := fl.f.Write(buf[:chunk])
+		for limit > 0 {
+			n, err := fl.f.Write(buf[:min(int64(chunk), limit)])
 			fl.n.Add(int64(n))
+			limit -= int64(n)
 			if errors.Is(err, syscall.ENOSPC) {
 				break
 			}
@@ -510,9 +527,14 @@ func (fl *filler) fillOnce() error {
 }
 
 // keepFull fills the filesystem, then for hold takes back the space that
-// retention frees, once each pass is over: as a disk filled faster than
-// retention runs, but without racing the pass itself.
-func (fl *filler) keepFull(hold time.Duration) {
+// retention frees, as a disk filled faster than retention runs. It refills once
+// deleted (traced's count of deleted hours) has grown and the retention pass
+// has had time to see its own result, so as not to race the pass itself.
+func (fl *diskFiller) keepFull(hold time.Duration, deleted func() (uint64, error)) {
+	last, err := deleted()
+	if err != nil {
+		fl.t.Fatal(err)
+	}
 	if err := fl.fillOnce(); err != nil {
 		fl.t.Fatalf("fill the disk: %v", err)
 	}
@@ -529,15 +551,12 @@ func (fl *filler) keepFull(hold time.Duration) {
 	go func() {
 		defer close(fl.done)
 		for time.Now().Before(deadline) && pause(20*time.Millisecond) {
-			var st unix.Statfs_t
-			if err := unix.Fstatfs(int(fl.f.Fd()), &st); err != nil {
-				fl.err = err
-				return
-			}
-			if st.Bavail*uint64(st.Bsize) < 1<<20 {
+			n, err := deleted()
+			if err != nil || n == last {
 				continue
 			}
-			if !pause(100 * time.Millisecond) { // the pass deleting hours is over
+			last = n
+			if !pause(200 * time.Millisecond) {
 				return
 			}
 			if err := fl.fillOnce(); err != nil {
@@ -549,7 +568,7 @@ func (fl *filler) keepFull(hold time.Duration) {
 }
 
 // wait waits until keepFull stops taking space.
-func (fl *filler) wait() {
+func (fl *diskFiller) wait() {
 	if fl.done != nil {
 		<-fl.done
 		fl.done = nil
@@ -559,9 +578,9 @@ func (fl *filler) wait() {
 	}
 }
 
-func (fl *filler) size() int64 { return fl.n.Load() }
+func (fl *diskFiller) size() int64 { return fl.n.Load() }
 
-func (fl *filler) remove() {
+func (fl *diskFiller) remove() {
 	if fl.f == nil {
 		return
 	}
@@ -640,8 +659,8 @@ func waitStatus(t *testing.T, d *daemon, timeout time.Duration, what string, con
 	}
 }
 
-// waitSearch waits until a search by Call-ID finds exactly one message.
-func waitSearch(t *testing.T, d *daemon, timeout time.Duration, callID string) {
+// waitCallID waits until a search by Call-ID finds exactly one message.
+func waitCallID(t *testing.T, d *daemon, timeout time.Duration, callID string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -656,8 +675,8 @@ func waitSearch(t *testing.T, d *daemon, timeout time.Duration, callID string) {
 	}
 }
 
-// fullLog returns traced's whole log.
-func fullLog(t *testing.T, d *daemon) string {
+// daemonLog returns traced's whole log.
+func daemonLog(t *testing.T, d *daemon) string {
 	t.Helper()
 	b, err := os.ReadFile(d.log.Name())
 	if err != nil {
@@ -697,11 +716,11 @@ func deletedHours(t *testing.T, log string) []segment.Hour {
 	return out
 }
 
-// checkSegments opens the stopped data's segments and reads every block of
+// checkSegmentsReadBack opens the stopped data's segments and reads every block of
 // every hour: no damage, nothing cut by recovery, every record decodes; the
 // kept past hours hold exactly what was written, and the other hours liveRecords
 // records in all.
-func checkSegments(t *testing.T, dir string, past map[segment.Hour]pastHour, kept []segment.Hour, liveRecords int64) {
+func checkSegmentsReadBack(t *testing.T, dir string, past map[segment.Hour]pastHour, kept []segment.Hour, liveRecords int64) {
 	t.Helper()
 	names, err := os.ReadDir(dir)
 	if err != nil {

@@ -63,7 +63,14 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)
 	}
-	defer idx.Close()
+	defer func() {
+		start := time.Now()
+		log.Info("closing the index (waits for its last batch to reach the disk)")
+		if err := idx.Close(); err != nil {
+			log.Warn("close index: it is rebuilt from the segments at the next start if needed", "err", err)
+		}
+		log.Info("index closed", "took", time.Since(start).Round(time.Millisecond).String())
+	}()
 
 	icfg := ingest.Config{HEPAddrs: cfg.HEPAddrs, SIPAddrs: cfg.SIPAddrs, TLSAddrs: cfg.TLSAddrs, AuthKeys: cfg.AuthKeys,
 		MaxTCPConns: cfg.MaxTCPConns, TCPIdle: cfg.TCPIdle, Store: seg, Logger: log.With("part", "ingest")}
@@ -123,7 +130,7 @@ func run(ctx context.Context, cfg config) error {
 		ctlMux.Handle(p, am.ControlHandler())
 	}
 	ctlMux.Handle("/", api.Handler())
-	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second}
+	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	once := &correlate.Engine{Searcher: searcher, Options: correlate.Options{Headers: cfg.CorrelateHeaders}}
 	every := &correlate.Engine{Searcher: searcher, Options: correlate.Options{Headers: cfg.CorrelateHeaders, AllCopies: true}}
 	calls := func(ctx context.Context, callID string, allCopies bool) (*correlate.Call, error) {
@@ -141,7 +148,7 @@ func run(ctx context.Context, cfg config) error {
 		}}
 	ap := &httpui.AuthPages{Auth: am, Web: pages}
 	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status)),
-		ReadHeaderTimeout: 10 * time.Second}
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if cfg.WebTLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.WebTLSCert, cfg.WebTLSKey)
 		if err != nil {
