@@ -180,3 +180,102 @@ func CallIDs(t testing.TB, pcap string) []string {
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }
+
+// Mirrored is one HEPv3 packet as a sender put it on the wire.
+type Mirrored struct {
+	// Type is the payload's protocol type (chunk 0x000b): 1 SIP, 100 log.
+	Type byte
+	// CallID is the Call-ID of a SIP payload; "" for other payloads.
+	CallID string
+	// CorrID is the correlation id (chunk 0x0011); "" when absent.
+	CorrID string
+}
+
+// Call is the call the packet belongs to: its Call-ID, else its correlation
+// id.
+func (m Mirrored) Call() string {
+	if m.CallID != "" {
+		return m.CallID
+	}
+	return m.CorrID
+}
+
+// MirroredHEP3 decodes the UDP datagrams sent to port in pcap as HEPv3
+// packets (vendor 0 chunks, uncompressed payload). A datagram that is not one
+// fails the test.
+func MirroredHEP3(t testing.TB, pcap string, port int) []Mirrored {
+	t.Helper()
+	var out []Mirrored
+	for _, row := range tsharkFields(t, pcap, fmt.Sprintf("udp.dstport == %d", port), "udp.payload") {
+		m, err := parseHEP3(decodeHex(t, row[0]))
+		if err != nil {
+			t.Fatalf("peer: datagram to port %d: %v", port, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// parseHEP3 reads the protocol type, correlation id and SIP Call-ID of one
+// HEPv3 packet.
+func parseHEP3(b []byte) (Mirrored, error) {
+	var m Mirrored
+	if len(b) < 6 || string(b[:4]) != "HEP3" {
+		return m, fmt.Errorf("not HEPv3: % x", b[:min(len(b), 6)])
+	}
+	if n := int(binary.BigEndian.Uint16(b[4:6])); n != len(b) {
+		return m, fmt.Errorf("HEPv3 length %d in a datagram of %d bytes", n, len(b))
+	}
+	var payload []byte
+	for c := b[6:]; len(c) > 0; {
+		if len(c) < 6 {
+			return m, fmt.Errorf("HEPv3 chunk header cut short")
+		}
+		vendor, typ, n := binary.BigEndian.Uint16(c), binary.BigEndian.Uint16(c[2:]), int(binary.BigEndian.Uint16(c[4:]))
+		if n < 6 || n > len(c) {
+			return m, fmt.Errorf("HEPv3 chunk %#04x of length %d", typ, n)
+		}
+		data := c[6:n]
+		c = c[n:]
+		if vendor != 0 {
+			continue
+		}
+		switch typ {
+		case 0x0b:
+			if len(data) == 1 {
+				m.Type = data[0]
+			}
+		case 0x0f:
+			payload = data
+		case 0x10:
+			return m, fmt.Errorf("compressed HEPv3 payload")
+		case 0x11:
+			m.CorrID = string(data)
+		}
+	}
+	if m.Type == 1 {
+		m.CallID = sipCallID(payload)
+	}
+	return m, nil
+}
+
+// sipCallID returns the value of the Call-ID header (or its compact form "i")
+// of a SIP message, or "".
+func sipCallID(msg []byte) string {
+	lines := bytes.Split(msg, []byte("\n"))
+	for _, l := range lines[min(1, len(lines)):] {
+		l = bytes.TrimRight(l, "\r")
+		if len(l) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Call-ID")) || bytes.EqualFold(name, []byte("i")) {
+			return string(bytes.TrimSpace(value))
+		}
+	}
+	return ""
+}

@@ -60,6 +60,14 @@ and its modules in ModuleDir.
   - t_precheck_trans() is in tmx, not tm.
   - The readiness probe (Call-ID prefix "peer-probe-") is answered before any
     tracing and dropped in event_route[siptrace:msg], so it is never mirrored.
+  - sip_trace(uri, correlation_id) puts the correlation id (HEPv3 chunk 0x11)
+    only on the message it is called for, sent as received: headers removed
+    later by remove_hf are still there, but mf_process_maxfwd_header has
+    already decremented Max-Forwards in place. In transaction mode ("t") the
+    other messages of the transaction are mirrored too, but without the id.
+    KamailioConfig.CorrelationHeader therefore calls it in message mode on
+    the initial request: that request is mirrored one more time, with the
+    id, besides its trace_mode=1 copies.
 
 # sipp pitfalls
 
@@ -75,6 +83,12 @@ and its modules in ModuleDir.
   - <assignstr value="[last_Via:]"> does not expand keywords in 3.6; the
     ringing UAS keeps the INVITE's Via headers with <ereg search_in="hdr"
     occurrence="N">.
+  - Values given with -key are inserted as they are, line breaks included,
+    but an empty one leaves an empty line that ends the headers: InviteHeaders
+    needs at least one line. -cid_str gives a run a fixed Call-ID
+    (FixedCallID). <ereg search_in="var"> works on a variable set by
+    <assignstr value="[call_id]">: uac_headers, uac_refer and uas_refer make
+    their tags of the Call-ID's local part that way.
   - sipp logs "Overload warning: the minor watchdog timer" on a busy machine;
     it is harmless. -trace_err logs go to the run's temporary directory and
     are shown when a run fails.

@@ -77,6 +77,14 @@ type KamailioConfig struct {
 	// UAS routes INVITEs by user prefix, first match wins. Default, in the
 	// /24 of Listen: "busy" → UASBusy, "cancel" → UASRing, anything else → UAS.
 	UAS []UASRoute
+	// CorrelationHeader names a header that sets a HEP correlation id. An
+	// initial request carrying it is mirrored once more, as received (with
+	// the header; Max-Forwards already decremented), by sip_trace() in
+	// message mode with the header's value as its correlation id (HEPv3
+	// chunk 0x0011), besides the copies trace_mode=1 sends; the header is
+	// then removed, so the request is relayed without it. Empty: none. HEPv3
+	// over UDP only.
+	CorrelationHeader string
 }
 
 // Kamailio is a running proxy started by StartKamailio.
@@ -114,6 +122,7 @@ var kamailioCfg string
 var (
 	kamailioTemplate = template.Must(template.New("kamailio.cfg").Parse(kamailioCfg))
 	prefixRE         = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	headerNameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 )
 
 // resolve fills defaults and checks the configuration.
@@ -154,6 +163,10 @@ func (c KamailioConfig) resolve(t testing.TB) (KamailioConfig, Hosts, error) {
 		return c, h, errors.New("plain sip duplication is udp only")
 	case strings.ContainsAny(c.AuthKey, "\"\\\r\n"):
 		return c, h, fmt.Errorf("auth key %q: quotes, backslashes and line breaks are not allowed", c.AuthKey)
+	case c.CorrelationHeader != "" && !headerNameRE.MatchString(c.CorrelationHeader):
+		return c, h, fmt.Errorf("correlation header %q: want a header name", c.CorrelationHeader)
+	case c.CorrelationHeader != "" && (c.Duplicate != DuplicateHEP || c.HEPVersion != 3 || c.HEPTransport != "udp"):
+		return c, h, errors.New("a correlation header needs HEPv3 over udp")
 	}
 	if c.UAS == nil {
 		c.UAS = []UASRoute{{"busy", h.UASBusy}, {"cancel", h.UASRing}, {"", h.UAS}}

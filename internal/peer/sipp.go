@@ -33,7 +33,37 @@ const (
 	ScenarioUAS       = "uas"        // answers 180 then 200 with SDP; ACK; BYE, 200
 	ScenarioUASBusy   = "uas_busy"   // answers 486; ACK
 	ScenarioUASRing   = "uas_ring"   // answers 180 and waits for CANCEL; 200, 487; ACK
+
+	// ScenarioUACHeaders is ScenarioUAC with extra INVITE header lines, given
+	// by InviteHeaders (required). Its From tag is "from-" and the Call-ID's
+	// local part (before any '@'), so that another call can name the dialog.
+	ScenarioUACHeaders = "uac_headers"
+	// ScenarioUACRefer is ScenarioUAC with an in-dialog REFER, 202 between
+	// the ACK and the BYE; its Refer-To is given by ReferTo (required). The
+	// From tag is made as in ScenarioUACHeaders.
+	ScenarioUACRefer = "uac_refer"
+	// ScenarioUASRefer is ScenarioUAS that also accepts an optional REFER
+	// after the ACK (202, no NOTIFY). Its To tag is "to-" and the Call-ID's
+	// local part.
+	ScenarioUASRefer = "uas_refer"
 )
+
+// InviteHeaders returns the SippRun.Extra arguments that give
+// ScenarioUACHeaders the extra header lines of its INVITE ("Name: value"; at
+// least one).
+func InviteHeaders(lines ...string) []string {
+	return []string{"-key", "headers", strings.Join(lines, "\r\n")}
+}
+
+// ReferTo returns the SippRun.Extra arguments that give ScenarioUACRefer the
+// value of its Refer-To header.
+func ReferTo(value string) []string { return []string{"-key", "refer_to", value} }
+
+// FixedCallID returns the SippRun.Extra arguments that make sipp use id as
+// the Call-ID (-cid_str, '%' escaped). Meant for runs of one call.
+func FixedCallID(id string) []string {
+	return []string{"-cid_str", strings.ReplaceAll(id, "%", "%%")}
+}
 
 // SippRun is one sipp invocation.
 type SippRun struct {
@@ -109,6 +139,27 @@ func (r SippRun) args(scenario string, timeout time.Duration) ([]string, error) 
 // r.Timeout, and fails the test unless every call succeeded (exit status 0).
 func RunSipp(t testing.TB, r SippRun) {
 	t.Helper()
+	StartSippUAC(t, r).Wait()
+}
+
+// SippUAC is a calling sipp running in the background, started by
+// StartSippUAC.
+type SippUAC struct {
+	Run SippRun
+
+	t      testing.TB
+	dir    string
+	out    bytes.Buffer // read only after done
+	err    error
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// StartSippUAC starts sipp placing r's calls and returns at once; Wait waits
+// for the end of the run. The run is bounded by r.Timeout (default 20s) and
+// killed when the test ends.
+func StartSippUAC(t testing.TB, r SippRun) *SippUAC {
+	t.Helper()
 	if r.Timeout <= 0 {
 		r.Timeout = 20 * time.Second
 	}
@@ -124,14 +175,35 @@ func RunSipp(t testing.TB, r SippRun) {
 	}
 	// sipp's own -timeout ends it first; the context is the backstop.
 	ctx, cancel := context.WithTimeout(context.Background(), r.Timeout+5*time.Second)
-	defer cancel()
+	u := &SippUAC{Run: r, t: t, dir: dir, done: make(chan struct{}), cancel: cancel}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("peer: sipp %s (%s → %s, service %s): %v\n%s%s",
-			r.Scenario, r.Local, r.Remote, r.Service, err, tail(out.Bytes(), 25), errorLogs(dir))
+	cmd.Stdout, cmd.Stderr = &u.out, &u.out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("peer: start sipp %s: %v", r.Scenario, err)
+	}
+	go func() {
+		u.err = cmd.Wait()
+		close(u.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-u.done
+	})
+	return u
+}
+
+// Wait waits until the run is over and fails the test unless every call
+// succeeded (exit status 0). Call it from the test's goroutine.
+func (u *SippUAC) Wait() {
+	u.t.Helper()
+	<-u.done
+	u.cancel()
+	if u.err != nil {
+		r := u.Run
+		u.t.Fatalf("peer: sipp %s (%s → %s, service %s): %v\n%s%s",
+			r.Scenario, r.Local, r.Remote, r.Service, u.err, tail(u.out.Bytes(), 25), errorLogs(u.dir))
 	}
 }
 
