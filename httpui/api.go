@@ -156,6 +156,18 @@ func ParseQuery(v url.Values, now time.Time) (search.Query, error) {
 	q.UserAgent = v.Get("user_agent")
 	q.Node = v.Get("node")
 	q.Type = v.Get("type")
+	for _, pp := range []struct {
+		name string
+		dst  *uint16
+	}{{"port", &q.Port}, {"src_port", &q.SrcPort}, {"dst_port", &q.DstPort}} {
+		if s := strings.TrimSpace(v.Get(pp.name)); s != "" {
+			n, err := strconv.ParseUint(s, 10, 16)
+			if err != nil || n == 0 {
+				return q, fmt.Errorf("%s %q: a port from 1 to 65535", pp.name, s)
+			}
+			*pp.dst = uint16(n)
+		}
+	}
 	var err error
 	if q.Since, err = ParseTime(v.Get("since"), now); err != nil {
 		return q, fmt.Errorf("since: %w", err)

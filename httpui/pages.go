@@ -36,6 +36,8 @@ func searchFields() [][3]string {
 		{"ip", "IP (either side)", ""},
 		{"src_ip", "Source IP", ""},
 		{"dst_ip", "Destination IP", ""},
+		{"src_port", "Source port", ""},
+		{"dst_port", "Destination port", "5060"},
 		{"method", "Method", "INVITE"},
 		{"status", "Status code", "486"},
 		{"user_agent", "User-Agent", ""},

@@ -38,7 +38,16 @@ type Blocks interface {
 // Query is a search. Empty fields are ignored; set fields are ANDed.
 type Query struct {
 	index.Query
-	Limit int // most messages returned; 0: DefaultLimit
+	// Ports are not indexed: the index narrows by the other fields and time, and
+	// the ports are checked on the decoded records. 0: any.
+	Port, SrcPort, DstPort uint16
+	Limit                  int // most messages returned; 0: DefaultLimit
+}
+
+// portsMatch checks q's ports against m.
+func (q *Query) portsMatch(m *record.Message) bool {
+	return (q.Port == 0 || m.Src.Port() == q.Port || m.Dst.Port() == q.Port) &&
+		(q.SrcPort == 0 || m.Src.Port() == q.SrcPort) && (q.DstPort == 0 || m.Dst.Port() == q.DstPort)
 }
 
 // DefaultLimit is the number of messages a search returns when none is asked.
@@ -123,7 +132,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 		res.Blocks++
 		for i, r := range b.Records {
 			var h Hit
-			if record.Decode(r, &h.Msg) != nil || !Match(&q.Query, &h.Msg) {
+			if record.Decode(r, &h.Msg) != nil || !Match(&q.Query, &h.Msg) || !q.portsMatch(&h.Msg) {
 				continue
 			}
 			h.Ref, h.N, h.Data = ref, i, r.Data

@@ -127,6 +127,20 @@ func TestSearchOrdersByCaptureTimeAndCountsPastLimit(t *testing.T) {
 	if res.Unreadable != 1 || res.Blocks != 2 {
 		t.Errorf("unreadable %d blocks %d", res.Unreadable, res.Blocks)
 	}
+	// Ports are checked on the records.
+	for _, c := range []struct {
+		q    Query
+		want int
+	}{
+		{Query{Query: index.Query{CallID: "c"}, DstPort: 5060}, 3},
+		{Query{Query: index.Query{CallID: "c"}, SrcPort: 5061}, 0},
+		{Query{Query: index.Query{CallID: "c"}, Port: 5060}, 3},
+	} {
+		res, err := s.Search(context.Background(), c.q)
+		if err != nil || res.Total != c.want {
+			t.Errorf("ports %d/%d/%d: %d matches, want %d (%v)", c.q.Port, c.q.SrcPort, c.q.DstPort, res.Total, c.want, err)
+		}
+	}
 }
 
 func TestDefaultWindow(t *testing.T) {
