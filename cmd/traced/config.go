@@ -88,6 +88,8 @@ func configFrom(c *cli.Context) (config, error) {
 		RetentionDays:  c.Int("retention-days"),
 		HEPAddrs:       splitList(c.StringSlice("hep-addr")),
 		WebAddr:        c.String("web-addr"),
+		WebTLSCert:     c.String("web-tls-cert"),
+		WebTLSKey:      c.String("web-tls-key"),
 		AuthKeys:       splitList(c.StringSlice("hep-auth-key")),
 		SIPAddrs:       splitList(c.StringSlice("sip-addr")),
 		FlushInterval:  c.Duration("flush-interval"),
