@@ -17,35 +17,36 @@ import (
 
 // Status is what `tracectl status` shows.
 type Status struct {
-	Version        string            `json:"version"`
-	Started        time.Time         `json:"started"`
-	DataDir        string            `json:"data_dir"`
-	Received       map[string]uint64 `json:"received"`
-	ReceivedBytes  map[string]uint64 `json:"received_bytes"`
-	KernelDrops    map[string]uint64 `json:"kernel_drops"`
-	Accepted       uint64            `json:"accepted"`
-	Stored         uint64            `json:"stored"`
-	Ignored        uint64            `json:"ignored"`
-	Rejected       map[string]uint64 `json:"rejected"`
-	LostRecords    uint64            `json:"lost_records"`
-	WriteErrors    uint64            `json:"write_errors"`
-	Corruptions    uint64            `json:"corruptions"`
-	RecoveredCuts  int               `json:"recovered_cuts"`
-	RecoveredBytes int64             `json:"recovered_bytes"`
-	TCPOpen        int64             `json:"tcp_connections"`
-	IndexBacklog   Backlog           `json:"index_backlog"`
-	Segments       int               `json:"segments"`
-	Records        int64             `json:"records"`
-	BytesOnDisk    int64             `json:"bytes_on_disk"`
-	IndexBytes     int64             `json:"index_bytes"`
-	Oldest         *time.Time        `json:"oldest,omitempty"`
-	Newest         *time.Time        `json:"newest,omitempty"`
-	RetentionDays  int               `json:"retention_days"`
-	MinFree        string            `json:"min_free"`
-	DiskFree       uint64            `json:"disk_free"`
-	DiskTotal      uint64            `json:"disk_total"`
-	Deleted        uint64            `json:"deleted_hours"`
-	Freed          uint64            `json:"freed_bytes"`
+	Version        string                       `json:"version"`
+	Started        time.Time                    `json:"started"`
+	DataDir        string                       `json:"data_dir"`
+	Received       map[string]uint64            `json:"received"`
+	ReceivedBytes  map[string]uint64            `json:"received_bytes"`
+	KernelDrops    map[string]uint64            `json:"kernel_drops"`
+	Accepted       uint64                       `json:"accepted"`
+	Stored         uint64                       `json:"stored"`
+	Ignored        uint64                       `json:"ignored"`
+	Rejected       map[string]uint64            `json:"rejected"`
+	RejectedBy     map[string]map[string]uint64 `json:"rejected_by_listener"`
+	LostRecords    uint64                       `json:"lost_records"`
+	WriteErrors    uint64                       `json:"write_errors"`
+	Corruptions    uint64                       `json:"corruptions"`
+	RecoveredCuts  int                          `json:"recovered_cuts"`
+	RecoveredBytes int64                        `json:"recovered_bytes"`
+	TCPOpen        int64                        `json:"tcp_connections"`
+	IndexBacklog   Backlog                      `json:"index_backlog"`
+	Segments       int                          `json:"segments"`
+	Records        int64                        `json:"records"`
+	BytesOnDisk    int64                        `json:"bytes_on_disk"`
+	IndexBytes     int64                        `json:"index_bytes"`
+	Oldest         *time.Time                   `json:"oldest,omitempty"`
+	Newest         *time.Time                   `json:"newest,omitempty"`
+	RetentionDays  int                          `json:"retention_days"`
+	MinFree        string                       `json:"min_free"`
+	DiskFree       uint64                       `json:"disk_free"`
+	DiskTotal      uint64                       `json:"disk_total"`
+	Deleted        uint64                       `json:"deleted_hours"`
+	Freed          uint64                       `json:"freed_bytes"`
 }
 
 // Backlog is the index's lag behind the segments.

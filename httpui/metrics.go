@@ -29,7 +29,7 @@ func metricDefs() []metricDef {
 		{"traced_packets_accepted_total", "Packets that passed every check and were handed to the store.", nil},
 		{"traced_packets_stored_total", "Records durably written to the segments.", nil},
 		{"traced_packets_ignored_total", "Packets ignored on purpose (heplify's end-of-session HEP type 0).", nil},
-		{"traced_packets_rejected_total", "Packets rejected, by reason.", []string{"reason"}},
+		{"traced_packets_rejected_total", "Packets rejected, by listener and reason.", []string{"listener", "reason"}},
 		{"traced_kernel_drops_total", "Datagrams the kernel dropped because traced's receive buffer was full, by listener.", []string{"listener"}},
 		{"traced_records_lost_total", "Records lost because a segment write failed (for example a full disk).", nil},
 		{"traced_write_errors_total", "Segment write failures.", nil},
@@ -81,8 +81,10 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for l, v := range s.ReceivedBytes {
 		counter("traced_bytes_received_total", float64(v), l)
 	}
-	for r, v := range s.Rejected {
-		counter("traced_packets_rejected_total", float64(v), r)
+	for l, reasons := range s.RejectedBy {
+		for r, v := range reasons {
+			counter("traced_packets_rejected_total", float64(v), l, r)
+		}
 	}
 	for l, v := range s.KernelDrops {
 		counter("traced_kernel_drops_total", float64(v), l)

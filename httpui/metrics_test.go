@@ -14,7 +14,8 @@ func TestMetricsFromStatus(t *testing.T) {
 	oldest := time.Unix(1_700_000_000, 500_000_000)
 	st := Status{
 		Received: map[string]uint64{"udp": 10, "tcp": 3}, ReceivedBytes: map[string]uint64{"udp": 6000},
-		Rejected: map[string]uint64{"bad_magic": 2, "auth_wrong": 0}, KernelDrops: map[string]uint64{"udp": 4},
+		Rejected:   map[string]uint64{"bad_magic": 2, "auth_wrong": 0},
+		RejectedBy: map[string]map[string]uint64{"udp": {"bad_magic": 2, "auth_wrong": 0}, "tcp": {"tcp_garbage": 1}}, KernelDrops: map[string]uint64{"udp": 4},
 		Accepted: 11, Stored: 11, LostRecords: 1, IndexBacklog: Backlog{Blocks: 2, Records: 30},
 		Segments: 5, BytesOnDisk: 12345, Deleted: 3, Freed: 999, RecoveredCuts: 1, Corruptions: 2,
 		Oldest: &oldest, RetentionDays: 5,
@@ -28,10 +29,11 @@ func TestMetricsFromStatus(t *testing.T) {
 # TYPE traced_packets_received_total counter
 traced_packets_received_total{listener="tcp"} 3
 traced_packets_received_total{listener="udp"} 10
-# HELP traced_packets_rejected_total Packets rejected, by reason.
+# HELP traced_packets_rejected_total Packets rejected, by listener and reason.
 # TYPE traced_packets_rejected_total counter
-traced_packets_rejected_total{reason="auth_wrong"} 0
-traced_packets_rejected_total{reason="bad_magic"} 2
+traced_packets_rejected_total{listener="tcp",reason="tcp_garbage"} 1
+traced_packets_rejected_total{listener="udp",reason="auth_wrong"} 0
+traced_packets_rejected_total{listener="udp",reason="bad_magic"} 2
 # HELP traced_kernel_drops_total Datagrams the kernel dropped because traced's receive buffer was full, by listener.
 # TYPE traced_kernel_drops_total counter
 traced_kernel_drops_total{listener="udp"} 4

@@ -265,8 +265,8 @@ type worker struct {
 	buf []byte
 }
 
-func (s *Server) reject(reason string, from netip.AddrPort, detail string) {
-	s.cnt.rejected[reason].Add(1)
+func (s *Server) reject(listener, reason string, from netip.AddrPort, detail string) {
+	s.cnt.rejected[listener][reason].Add(1)
 	s.rlog.reject(s.now(), reason, from.String(), detail)
 }
 
@@ -274,15 +274,15 @@ func (s *Server) reject(reason string, from netip.AddrPort, detail string) {
 func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Listener) {
 	arrival := s.now()
 	if err := hep.Decode(b, &w.pkt); err != nil {
-		s.reject(hep.ReasonOf(err).String(), from, err.Error())
+		s.reject(l.String(), hep.ReasonOf(err).String(), from, err.Error())
 		return
 	}
 	p := &w.pkt
 	if len(s.keys) > 0 && !s.keyOK(p.AuthKey) {
 		if len(p.AuthKey) == 0 {
-			s.reject(ReasonAuthMissing, from, fmt.Sprintf("hep v%d", p.Version))
+			s.reject(l.String(), ReasonAuthMissing, from, fmt.Sprintf("hep v%d", p.Version))
 		} else {
-			s.reject(ReasonAuthWrong, from, "")
+			s.reject(l.String(), ReasonAuthWrong, from, "")
 		}
 		return
 	}
@@ -292,7 +292,7 @@ func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Li
 		return
 	}
 	if p.ProtoType == 1 && !p.Compressed && !looksLikeSIP(p.Payload) {
-		s.reject(ReasonBadSIP, from, firstLine(p.Payload))
+		s.reject(l.String(), ReasonBadSIP, from, firstLine(p.Payload))
 		return
 	}
 	ts := arrival.UnixMicro()
@@ -302,7 +302,7 @@ func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Li
 	h := record.Header{Kind: record.KindHEP, Listener: l, Recv: arrival.UnixMicro(), Agent: from}
 	w.buf = record.Append(w.buf[:0], &h, b)
 	if err := s.cfg.Store.Append(segment.Record{Time: ts, Data: w.buf}); err != nil {
-		s.reject(ReasonStore, from, err.Error())
+		s.reject(l.String(), ReasonStore, from, err.Error())
 		return
 	}
 	s.cnt.accepted.Add(1)

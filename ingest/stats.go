@@ -40,15 +40,17 @@ type Stats struct {
 	Bytes    map[string]uint64 // bytes of those packets, by listener
 	Accepted uint64            // packets handed to the store
 	Ignored  uint64            // heplify's end-of-session packets (HEP type 0)
-	Rejected map[string]uint64 // by reason
-	TCPOpen  int64             // connections open now
-	TCPTotal uint64            // connections accepted since start
+	Rejected map[string]uint64 // by reason, over every listener
+	// RejectedBy counts rejections by listener (udp, tcp, tls, sip), then reason.
+	RejectedBy map[string]map[string]uint64
+	TCPOpen    int64  // connections open now
+	TCPTotal   uint64 // connections accepted since start
 }
 
 type counters struct {
 	received map[string]*atomic.Uint64
 	bytes    map[string]*atomic.Uint64
-	rejected map[string]*atomic.Uint64
+	rejected map[string]map[string]*atomic.Uint64 // listener → reason
 	accepted atomic.Uint64
 	ignored  atomic.Uint64
 	tcpOpen  atomic.Int64
@@ -56,13 +58,15 @@ type counters struct {
 }
 
 func newCounters() *counters {
-	c := &counters{received: map[string]*atomic.Uint64{}, bytes: map[string]*atomic.Uint64{}, rejected: map[string]*atomic.Uint64{}}
+	c := &counters{received: map[string]*atomic.Uint64{}, bytes: map[string]*atomic.Uint64{},
+		rejected: map[string]map[string]*atomic.Uint64{}}
 	for _, l := range []string{"udp", "tcp", "tls", "sip"} {
 		c.received[l] = new(atomic.Uint64)
 		c.bytes[l] = new(atomic.Uint64)
-	}
-	for _, r := range Reasons() {
-		c.rejected[r] = new(atomic.Uint64)
+		c.rejected[l] = map[string]*atomic.Uint64{}
+		for _, r := range Reasons() {
+			c.rejected[l][r] = new(atomic.Uint64)
+		}
 	}
 	return c
 }
@@ -73,8 +77,14 @@ func (c *counters) snapshot() Stats {
 		s.Received[k] = v.Load()
 		s.Bytes[k] = c.bytes[k].Load()
 	}
-	for k, v := range c.rejected {
-		s.Rejected[k] = v.Load()
+	s.RejectedBy = map[string]map[string]uint64{}
+	for l, reasons := range c.rejected {
+		s.RejectedBy[l] = map[string]uint64{}
+		for r, v := range reasons {
+			n := v.Load()
+			s.RejectedBy[l][r] = n
+			s.Rejected[r] += n
+		}
 	}
 	s.Accepted = c.accepted.Load()
 	s.Ignored = c.ignored.Load()

@@ -28,7 +28,7 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 			continue
 		}
 		if s.cnt.tcpOpen.Load() >= int64(s.cfg.MaxTCPConns) {
-			s.reject(ReasonTCPLimit, addrPortOf(c.RemoteAddr()), "")
+			s.reject(map[bool]string{false: "tcp", true: "tls"}[useTLS], ReasonTCPLimit, addrPortOf(c.RemoteAddr()), "")
 			c.Close()
 			continue
 		}
@@ -49,7 +49,7 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 			if tc, ok := conn.(*tls.Conn); ok {
 				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 				if err := tc.Handshake(); err != nil {
-					s.reject(ReasonTLSHandshake, addrPortOf(c.RemoteAddr()), err.Error())
+					s.reject("tls", ReasonTLSHandshake, addrPortOf(c.RemoteAddr()), err.Error())
 					return
 				}
 				_ = c.SetDeadline(time.Time{})
@@ -73,7 +73,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 	garbage := 0
 	flushGarbage := func() {
 		if garbage > 0 {
-			s.reject(ReasonTCPGarbage, from, "skipped bytes to resync")
+			s.reject(name, ReasonTCPGarbage, from, "skipped bytes to resync")
 			garbage = 0
 		}
 	}
@@ -130,7 +130,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			}
 			flushGarbage()
 			if partial {
-				s.reject(ReasonTCPTrunc, from, "connection closed inside a frame")
+				s.reject(name, ReasonTCPTrunc, from, "connection closed inside a frame")
 			}
 			if isTimeout(err) {
 				s.log.Info("closing idle hep connection", "from", from.String(), "idle", s.cfg.TCPIdle)

@@ -91,7 +91,7 @@ func (s *Server) serveUDP(u *net.UDPConn, plainSIP bool) {
 			from := addrPortOf(m.Addr)
 			b := m.Buffers[0][:m.N]
 			if m.N > maxPacket {
-				s.reject(ReasonOversize, from, "")
+				s.reject(listener, ReasonOversize, from, "")
 				continue
 			}
 			if plainSIP && !isHEP(b) {
@@ -130,7 +130,7 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 func (s *Server) handleSIP(w *worker, b []byte, from, local netip.AddrPort) {
 	arrival := s.now()
 	if !looksLikeSIP(b) {
-		s.reject(ReasonBadSIP, from, firstLine(b))
+		s.reject("sip", ReasonBadSIP, from, firstLine(b))
 		return
 	}
 	h := record.Header{Kind: record.KindSIP, Listener: record.ListenerUDP, Recv: arrival.UnixMicro(),
@@ -143,7 +143,7 @@ func (s *Server) handleSIP(w *worker, b []byte, from, local netip.AddrPort) {
 	}
 	w.buf = record.Append(w.buf[:0], &h, b)
 	if err := s.cfg.Store.Append(segmentRecord(arrival.UnixMicro(), w.buf)); err != nil {
-		s.reject(ReasonStore, from, err.Error())
+		s.reject("sip", ReasonStore, from, err.Error())
 		return
 	}
 	s.cnt.accepted.Add(1)
