@@ -42,7 +42,7 @@ func main() {
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "traffic seed (connection i uses seed+i)"},
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "packets per sendmmsg call or TCP write"},
 			&cli.IntFlag{Name: "pool", Usage: "packets generated ahead per connection (0: 131072/conns, at least 8192)"},
-			&cli.DurationFlag{Name: "burst", Value: 50 * time.Millisecond, Usage: "most catch-up after a stall, as time at the rate"},
+			&cli.DurationFlag{Name: "burst", Value: 200 * time.Millisecond, Usage: "most catch-up after a stall, as time at the rate"},
 			&cli.BoolFlag{Name: "allow-remote", Usage: "allow an address that is not on the loopback"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		},

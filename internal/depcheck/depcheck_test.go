@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"traced/search":        {"traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/hep", "traced/ingest/sip"},
 	"traced/retention":     {"traced/segment"},
 	"traced/httpui/auth":   {},
+	"traced/correlate": {"traced/search", "traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/sip",
+		"traced/ingest/hep"},
 	"traced/httpui": {"traced/search", "traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/hep",
 		"traced/ingest/sip", "traced/httpui/views", "traced/httpui/auth", "traced/correlate", "traced/export"},
 	"traced/httpui/views":      {},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -231,6 +232,8 @@ type ArchiveResult struct {
 	Reused  bool     `json:"reused"` // the archive came from an earlier build
 
 	Ready      []float64 `json:"ready_s"`        // exec to the control socket's first answer, per start
+	Cold       bool      `json:"cold"`           // the first start found the archive's files out of the page cache
+	Searchable float64   `json:"searchable_s"`   // exec to a status with no index backlog, first start
 	FirstQuery float64   `json:"first_query_s"`  // the first Call-ID search after the first start
 	Records    int64     `json:"records"`        // what status reports
 	Backlog    int       `json:"backlog_blocks"` // index backlog at the first status
@@ -238,37 +241,49 @@ type ArchiveResult struct {
 	CallID   Latency `json:"call_id"`
 	FromUser Latency `json:"from_user"`
 	PeakRSS  int64   `json:"peak_rss"`
+	Anon     int64   `json:"anon"` // RssAnon after the searches
+	File     int64   `json:"file"` // RssFile after the searches: mapped index files
 
-	BytesPerMsg float64  `json:"bytes_per_msg"`
-	SegPerMsg   float64  `json:"segment_bytes_per_msg"`
-	IndexPerMsg float64  `json:"index_bytes_per_msg"`
-	Errors      []string `json:"errors,omitempty"`
+	BytesPerMsg float64        `json:"bytes_per_msg"`
+	SegPerMsg   float64        `json:"segment_bytes_per_msg"`
+	IndexPerMsg float64        `json:"index_bytes_per_msg"`
+	WarnMsgs    map[string]int `json:"log_messages"` // traced's WARN and ERROR messages over every start
+	Errors      []string       `json:"errors,omitempty"`
 }
 
 // Latency summarises the searches of one kind.
 type Latency struct {
-	Queries int     `json:"queries"`
-	P50     float64 `json:"p50_ms"`
-	P90     float64 `json:"p90_ms"`
-	P99     float64 `json:"p99_ms"`
-	Max     float64 `json:"max_ms"`
-	Hits    float64 `json:"mean_hits"`
-	Blocks  float64 `json:"mean_blocks"`
-	Empty   int     `json:"empty"` // searches that found nothing (each query is for a value that was stored)
-	Failed  int     `json:"failed"`
+	Queries int       `json:"queries"`
+	P50     float64   `json:"p50_ms"`
+	P90     float64   `json:"p90_ms"`
+	P99     float64   `json:"p99_ms"`
+	Max     float64   `json:"max_ms"`
+	Hits    float64   `json:"mean_hits"`
+	Blocks  float64   `json:"mean_blocks"`
+	Empty   int       `json:"empty"` // searches that found nothing (each query is for a value that was stored)
+	Failed  int       `json:"failed"`
+	MS      []float64 `json:"ms"` // every latency, in the order the searches ran
 }
 
 // MeasureArchive starts traced on the archive `starts` times and measures the
 // time to ready each time, then, on the last start, the latency of searches for
 // the archive's sampled Call-IDs (over the whole archive) and From users (with
 // the archive's time range).
-func MeasureArchive(traced string, dir string, a *Archive, starts int, logf func(string, ...any)) (*ArchiveResult, error) {
+func MeasureArchive(traced string, dir string, a *Archive, starts int, logs string, logf func(string, ...any)) (*ArchiveResult, error) {
 	res := &ArchiveResult{Archive: a}
 	n := float64(a.Messages)
 	res.SegPerMsg, res.IndexPerMsg = float64(a.SegmentBytes)/n, float64(a.IndexBytes)/n
 	res.BytesPerMsg = res.SegPerMsg + res.IndexPerMsg
 	// Retention must not delete an archive built (or reused) days ago.
 	extra := []string{"--retention-days", "3650"}
+	_ = os.Remove(strings.TrimRight(dir, "/") + ".log") // this measurement's log only
+	// The first start reads the archive from the disk, as after a reboot; the
+	// others find it in the page cache.
+	if _, err := EvictCache(dir); err != nil {
+		res.Errors = append(res.Errors, "evict the archive from the page cache: "+err.Error())
+	} else {
+		res.Cold = true
+	}
 	var d *Daemon
 	for i := range max(starts, 1) {
 		var err error
@@ -277,6 +292,12 @@ func MeasureArchive(traced string, dir string, a *Archive, starts int, logf func
 		}
 		res.Ready = append(res.Ready, d.Ready.Seconds())
 		if i == 0 {
+			for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if s, err := d.Status(); err == nil && s.IndexBacklog.Blocks == 0 && s.IndexBacklog.Records == 0 {
+					res.Searchable = d.Ready.Seconds() + time.Since(d.readyAt).Seconds()
+					break
+				}
+			}
 			t := time.Now()
 			if _, err := d.Search(url.Values{"call_id": {a.CallIDs[0]}}); err != nil {
 				res.Errors = append(res.Errors, "first search: "+err.Error())
@@ -284,6 +305,10 @@ func MeasureArchive(traced string, dir string, a *Archive, starts int, logf func
 			res.FirstQuery = time.Since(t).Seconds()
 			if s, err := d.Status(); err == nil {
 				res.Records, res.Backlog = s.Records, s.IndexBacklog.Blocks
+			}
+			if res.Searchable == 0 || res.Searchable > res.Ready[0]+1 || res.Records != int64(a.Messages) {
+				res.Errors = append(res.Errors, fmt.Sprintf("traced found %d records and took %.1f s to have no index backlog: "+
+					"was the archive written by another version of traced? Build it again (remove %s)", res.Records, res.Searchable, dir))
 			}
 		}
 		if i < starts-1 {
@@ -302,10 +327,16 @@ func MeasureArchive(traced string, dir string, a *Archive, starts int, logf func
 		return url.Values{"from_user": {v}, "since": {since}, "until": {until}}
 	})
 	if m, err := ProcMem(d.PID()); err == nil {
-		res.PeakRSS = m.HWM
+		res.PeakRSS, res.Anon, res.File = m.HWM, m.Anon, m.File
 	}
 	if err := d.Stop(); err != nil {
 		res.Errors = append(res.Errors, err.Error())
+	}
+	res.WarnMsgs = d.Warnings()
+	if logs != "" && len(res.Errors) > 0 {
+		if p, err := d.SaveLog(logs, "traced-archive.log"); err == nil {
+			res.Errors = append(res.Errors, "traced's log is in "+p)
+		}
 	}
 	return res, nil
 }
@@ -333,6 +364,7 @@ func searchLatency(d *Daemon, values []string, query func(string) url.Values) La
 	if l.Queries == 0 {
 		return l
 	}
+	l.MS = slices.Clone(ms)
 	slices.Sort(ms)
 	l.P50, l.P90, l.P99, l.Max = Percentile(ms, 50), Percentile(ms, 90), Percentile(ms, 99), ms[len(ms)-1]
 	l.Hits, l.Blocks = float64(hits)/float64(l.Queries), float64(blocks)/float64(l.Queries)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,7 @@ type Daemon struct {
 	Data    string
 	HEPPort int
 	Ready   time.Duration // from exec to the first answer of the control socket
+	readyAt time.Time
 	LogPath string
 
 	cmd    *exec.Cmd
@@ -65,7 +68,8 @@ func StartDaemon(bin, data string, extra ...string) (*Daemon, error) {
 		_, err := d.client.Status(ctx)
 		cancel()
 		if err == nil {
-			d.Ready = time.Since(start)
+			d.readyAt = time.Now()
+			d.Ready = d.readyAt.Sub(start)
 			return d, nil
 		}
 		select {
@@ -115,10 +119,29 @@ func (d *Daemon) Stop() error {
 		}
 		return nil
 	case <-time.After(time.Minute):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		return errors.New("traced did not stop within a minute of SIGTERM")
+		// SIGQUIT makes the Go runtime write every goroutine's stack to the log.
+		_ = d.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-d.done:
+		case <-time.After(5 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+		return fmt.Errorf("traced did not stop within a minute of SIGTERM; its goroutines are in %s", d.LogPath)
 	}
+}
+
+// SaveLog copies the daemon's log into dir as name.
+func (d *Daemon) SaveLog(dir, name string) (string, error) {
+	b, err := os.ReadFile(d.LogPath)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name)
+	return p, os.WriteFile(p, b, 0o644)
 }
 
 // Kill stops the daemon at once.
@@ -139,10 +162,34 @@ func (d *Daemon) Tail(n int) string {
 	return string(b)
 }
 
-// LogCount counts the log lines holding s.
-func (d *Daemon) LogCount(s string) int {
+// UDPBuffer returns the UDP receive buffer traced says it was granted (its
+// "udp receive buffer" log line), in bytes, or 0.
+func (d *Daemon) UDPBuffer() int64 {
 	b, _ := os.ReadFile(d.LogPath)
-	return strings.Count(string(b), s)
+	m := grantedRE.FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return n
+}
+
+var grantedRE = regexp.MustCompile(`msg="udp receive buffer".* granted=(\d+)`)
+
+// Warnings counts the daemon's WARN and ERROR log lines by message.
+func (d *Daemon) Warnings() map[string]int {
+	b, _ := os.ReadFile(d.LogPath)
+	return warnings(b)
+}
+
+var warnRE = regexp.MustCompile(`(?m)^time=\S+ level=(?:WARN|ERROR) msg="((?:[^"\\]|\\.)*)"`)
+
+func warnings(log []byte) map[string]int {
+	out := map[string]int{}
+	for _, m := range warnRE.FindAllSubmatch(log, -1) {
+		out[string(m[1])]++
+	}
+	return out
 }
 
 // freePort returns a loopback port free for both UDP and TCP.

@@ -29,14 +29,18 @@ type LoadConfig struct {
 	Sample    time.Duration // RSS and CPU sampling interval; 0: 1 s
 	Drain     time.Duration // longest wait for the index to catch up; 0: 2 min
 	Keep      bool          // keep the data directory
+	Logs      string        // where to keep traced's log when the run went wrong or it logged warnings; "": not kept
 	Logf      func(format string, args ...any)
 }
 
 // Sample is one look at traced during a run.
 type Sample struct {
-	T   float64 `json:"t"`   // seconds since the load started
-	RSS int64   `json:"rss"` // bytes
-	CPU float64 `json:"cpu"` // CPU seconds since the load started
+	T       float64 `json:"t"`       // seconds since sending started (negative: before)
+	RSS     int64   `json:"rss"`     // bytes
+	Anon    int64   `json:"anon"`    // RssAnon, bytes
+	CPU     float64 `json:"cpu"`     // CPU seconds since the load started
+	Drops   int64   `json:"drops"`   // the receiving UDP socket's drops since the load started
+	Backlog int64   `json:"backlog"` // index backlog, records (as of the last status)
 }
 
 // LoadResult is what one load run measured.
@@ -66,24 +70,28 @@ type LoadResult struct {
 	CPULoad    float64  `json:"cpu_load_s"` // traced's CPU while hepload ran
 	CPUPercent float64  `json:"cpu_pct"`    // CPULoad over the send phase, % of one core
 	CPUTotal   float64  `json:"cpu_total_s"`
-	PeakRSS    int64    `json:"peak_rss"` // VmHWM
+	PeakRSS    int64    `json:"peak_rss"`  // VmHWM
+	PeakAnon   int64    `json:"peak_anon"` // the largest RssAnon sampled: private memory, without mapped files
 	Samples    []Sample `json:"samples"`
 
-	SegmentBytes int64    `json:"segment_bytes"` // after the index settled
-	IndexBytes   int64    `json:"index_bytes"`
-	BytesPerMsg  float64  `json:"bytes_per_msg"`
-	SegPerMsg    float64  `json:"segment_bytes_per_msg"`
-	IndexPerMsg  float64  `json:"index_bytes_per_msg"`
-	IndexSettle  float64  `json:"index_settle_s"`   // how long the index size took to stop changing
-	StoppedBytes int64    `json:"stopped_bytes"`    // segments + index after a clean stop
-	Warnings     int      `json:"log_warnings"`     // WARN and ERROR lines in traced's log
-	Errors       []string `json:"errors,omitempty"` // what went wrong with the run itself
+	SegmentBytes int64          `json:"segment_bytes"` // after the index settled
+	IndexBytes   int64          `json:"index_bytes"`
+	BytesPerMsg  float64        `json:"bytes_per_msg"`
+	SegPerMsg    float64        `json:"segment_bytes_per_msg"`
+	IndexPerMsg  float64        `json:"index_bytes_per_msg"`
+	IndexSettle  float64        `json:"index_settle_s"`   // how long the index size took to stop changing
+	StoppedBytes int64          `json:"stopped_bytes"`    // segments + index after a clean stop
+	Warnings     int            `json:"log_warnings"`     // WARN and ERROR lines in traced's log
+	WarnMsgs     map[string]int `json:"log_messages"`     // their messages
+	Log          string         `json:"log,omitempty"`    // where traced's log was kept
+	UDPBuffer    int64          `json:"udp_buffer"`       // the UDP receive buffer traced was granted, bytes
+	Errors       []string       `json:"errors,omitempty"` // what went wrong with the run itself
 }
 
 // Holds says the rate held: every packet sent was stored, and the sender kept
-// to the rate (within 1 %).
+// to the rate (within 2 %), so the rate was really offered.
 func (r *LoadResult) Holds() bool {
-	return r.Send.Sent > 0 && r.Stored == r.Send.Sent && r.Send.Errors == 0 && r.Send.Achieved >= 0.99*r.Rate
+	return r.Send.Sent > 0 && r.Stored == r.Send.Sent && r.Send.Errors == 0 && r.Send.Achieved >= 0.98*r.Rate
 }
 
 func (c *LoadConfig) logf(format string, args ...any) {
@@ -128,8 +136,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 
 	// Sample RSS and CPU while the load runs, and the index backlog.
 	start := time.Now()
+	if m, err := ProcMem(pid); err == nil {
+		res.Samples = append(res.Samples, Sample{RSS: m.RSS, Anon: m.Anon})
+	}
 	stopSampling := make(chan struct{})
-	var mu sync.Mutex
+	var mu sync.Mutex // guards res.Samples, res.MaxBacklog and backlog
+	var backlog int64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -147,8 +159,10 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 			if err1 != nil || err2 != nil {
 				continue
 			}
+			sock, _ := ReadUDPSocket(d.HEPPort)
 			mu.Lock()
-			res.Samples = append(res.Samples, Sample{T: time.Since(start).Seconds(), RSS: m.RSS, CPU: (c - cpu0).Seconds()})
+			res.Samples = append(res.Samples, Sample{T: time.Since(start).Seconds(), RSS: m.RSS, Anon: m.Anon, CPU: (c - cpu0).Seconds(),
+				Drops: sock.Drops - sock0.Drops, Backlog: backlog})
 			mu.Unlock()
 		}
 	}()
@@ -165,7 +179,8 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 			}
 			if s, err := d.Status(); err == nil {
 				mu.Lock()
-				res.MaxBacklog = max(res.MaxBacklog, s.IndexBacklog.Records)
+				backlog = s.IndexBacklog.Records
+				res.MaxBacklog = max(res.MaxBacklog, backlog)
 				mu.Unlock()
 			}
 		}
@@ -193,7 +208,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	for {
 		s, err := d.Status()
 		if err != nil {
-			res.Errors = append(res.Errors, "status: "+err.Error())
+			if len(res.Errors) < 3 {
+				res.Errors = append(res.Errors, "status: "+err.Error())
+			}
 		} else {
 			st = s
 			recv := total(s.Received)
@@ -216,6 +233,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	res.CPUTotal = (cpuDrained - cpu0).Seconds()
 	close(stopSampling)
 	wg.Wait()
+	// Sample times count from the start of sending (hepload first generates its packets).
+	shift := time.Unix(0, send.StartUnixNano).Sub(start).Seconds()
+	for i := range res.Samples {
+		res.Samples[i].T -= shift
+	}
 
 	res.Received, res.Accepted, res.Stored, res.Ignored = st.Received, st.Accepted, st.Stored, st.Ignored
 	res.Rejected = total(st.Rejected)
@@ -251,12 +273,25 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	}
 	if m, err := ProcMem(pid); err == nil {
 		res.PeakRSS = m.HWM
+		res.PeakAnon = m.Anon
+	}
+	for _, s := range res.Samples {
+		res.PeakAnon = max(res.PeakAnon, s.Anon)
 	}
 	if err := d.Stop(); err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	}
 	res.StoppedBytes = DirBytes(segmentsDir(data)) + DirBytes(indexDir(data))
-	res.Warnings = d.LogCount("level=WARN") + d.LogCount("level=ERROR")
+	res.WarnMsgs = d.Warnings()
+	for _, n := range res.WarnMsgs {
+		res.Warnings += n
+	}
+	res.UDPBuffer = d.UDPBuffer()
+	if cfg.Logs != "" && (res.Warnings > 0 || len(res.Errors) > 0) {
+		if p, err := d.SaveLog(cfg.Logs, fmt.Sprintf("traced-%s-%.0f.log", cfg.Transport, cfg.Rate)); err == nil {
+			res.Log = p
+		}
+	}
 	cfg.logf("  sent %d (%.0f/s, hepload %.0f%% cpu) stored %d lost %d drops %d; drained %v in %.2fs; traced cpu %.0f%%, peak rss %.0f MiB, %.1f B/msg",
 		res.Send.Sent, res.Send.Achieved, res.Send.CPUPercent, res.Stored, res.Lost, res.SocketDrops,
 		res.Drained, res.DrainSeconds, res.CPUPercent, float64(res.PeakRSS)/(1<<20), res.BytesPerMsg)
@@ -308,6 +343,10 @@ type LongResult struct {
 	LastThird  float64 `json:"rss_last_third"`
 	Growth     float64 `json:"rss_growth"` // LastThird/FirstThird - 1
 	Flat       bool    `json:"rss_flat"`   // Growth within 10 %
+	// traced's CPU in the first and the last third of the load, % of one core:
+	// whether the work per packet grows as the hour's shard grows.
+	CPUFirst float64 `json:"cpu_pct_first_third"`
+	CPULast  float64 `json:"cpu_pct_last_third"`
 }
 
 // RunLong runs cfg (typically 20 000 packets/s for 10 minutes, sampled every
@@ -320,6 +359,7 @@ func RunLong(ctx context.Context, cfg LoadConfig) (*LongResult, error) {
 	}
 	lr := &LongResult{LoadResult: r}
 	lr.FirstThird, lr.LastThird = thirds(r.Samples, cfg.Duration.Seconds())
+	lr.CPUFirst, lr.CPULast = cpuThirds(r.Samples, cfg.Duration.Seconds())
 	if lr.FirstThird > 0 {
 		lr.Growth = lr.LastThird/lr.FirstThird - 1
 		lr.Flat = lr.Growth <= 0.10
@@ -333,7 +373,7 @@ func thirds(ss []Sample, dur float64) (first, last float64) {
 	var fs, ls, fn, ln float64
 	for _, s := range ss {
 		switch {
-		case s.T <= dur/3:
+		case s.T >= 0 && s.T <= dur/3:
 			fs += float64(s.RSS)
 			fn++
 		case s.T > 2*dur/3 && s.T <= dur:
@@ -345,4 +385,34 @@ func thirds(ss []Sample, dur float64) (first, last float64) {
 		return 0, 0
 	}
 	return fs / fn, ls / ln
+}
+
+// cpuThirds returns the CPU use (% of one core) over the first and the last
+// third of [0, dur] seconds, from the cumulative CPU of the samples nearest to
+// the thirds' ends.
+func cpuThirds(ss []Sample, dur float64) (first, last float64) {
+	at := func(t float64) (Sample, bool) {
+		best, ok := Sample{}, false
+		for _, s := range ss {
+			if s.T <= dur && (!ok || abs(s.T-t) < abs(best.T-t)) {
+				best, ok = s, true
+			}
+		}
+		return best, ok
+	}
+	a, ok1 := at(0)
+	b, ok2 := at(dur / 3)
+	c, ok3 := at(2 * dur / 3)
+	d, ok4 := at(dur)
+	if !ok1 || !ok2 || !ok3 || !ok4 || b.T <= a.T || d.T <= c.T {
+		return 0, 0
+	}
+	return 100 * (b.CPU - a.CPU) / (b.T - a.T), 100 * (d.CPU - c.CPU) / (d.T - c.T)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

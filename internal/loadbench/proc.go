@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTick is USER_HZ, the unit of the CPU times in /proc/PID/stat. It is 100
@@ -48,8 +50,10 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 
 // Mem is a process's resident memory, from /proc/PID/status.
 type Mem struct {
-	RSS int64 // VmRSS, bytes
-	HWM int64 // VmHWM, the peak RSS, bytes
+	RSS  int64 // VmRSS, bytes
+	HWM  int64 // VmHWM, the peak RSS, bytes
+	Anon int64 // RssAnon: heap, stacks and other private memory, bytes
+	File int64 // RssFile: mapped files (bleve's segments), which the kernel can reclaim, bytes
 }
 
 // ProcMem reads a process's memory figures.
@@ -67,7 +71,18 @@ func parseStatusMem(b []byte) (Mem, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		var dst *int64
+		switch k {
+		case "VmRSS":
+			dst = &m.RSS
+		case "VmHWM":
+			dst = &m.HWM
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
+		}
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(v)
@@ -78,12 +93,10 @@ func parseStatusMem(b []byte) (Mem, error) {
 		if err != nil {
 			return m, fmt.Errorf("status: %s %q", k, v)
 		}
-		if k == "VmRSS" {
-			m.RSS = n << 10
-		} else {
-			m.HWM = n << 10
+		*dst = n << 10
+		if k == "VmRSS" || k == "VmHWM" {
+			found++
 		}
-		found++
 	}
 	if found != 2 {
 		return m, fmt.Errorf("status: no VmRSS or VmHWM")
@@ -199,4 +212,33 @@ func DirBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// EvictCache drops the page cache of the regular files under dir (and only
+// theirs): each is fsynced, then advised POSIX_FADV_DONTNEED, so the next reads
+// come from the disk, as after a reboot, without touching what other programs
+// have cached. It returns the bytes advised.
+func EvictCache(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_ = f.Sync()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return fmt.Errorf("fadvise %s: %w", path, err)
+		}
+		n += fi.Size()
+		return nil
+	})
+	return n, err
 }

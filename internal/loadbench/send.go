@@ -25,7 +25,7 @@ type SendConfig struct {
 	Seed      uint64        // sipgen seed of the first connection (the others use Seed+i)
 	Batch     int           // packets per sendmmsg or per TCP write; 0: 64
 	Pool      int           // packets generated ahead per connection; 0: 131072/Conns, at least 8192
-	Burst     time.Duration // most catch-up after a stall, as time at Rate; 0: 50 ms
+	Burst     time.Duration // most catch-up after a stall, as time at Rate; 0: 200 ms
 }
 
 // SendResult is what a run sent. It is what hepload prints with --json.
@@ -72,7 +72,7 @@ func (c *SendConfig) defaults() error {
 		c.Pool = max(131072/c.Conns, 8192)
 	}
 	if c.Burst <= 0 {
-		c.Burst = 50 * time.Millisecond
+		c.Burst = 200 * time.Millisecond
 	}
 	return nil
 }
@@ -330,7 +330,10 @@ func (s *sender) runTCP(ctx context.Context, c net.Conn, start time.Time) time.D
 		s.sent += uint64(n)
 		s.bytes += nb
 	}
-	if c == nil {
+	if c == nil || ctx.Err() != nil {
+		if c != nil {
+			c.Close()
+		}
 		return -1
 	}
 	defer c.Close()
