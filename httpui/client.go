@@ -91,6 +91,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, v any) e
 	return nil
 }
 
+// Call fetches a correlated call: its legs and messages.
+func (c *Client) Call(ctx context.Context, callID string) (CallResult, error) {
+	var r CallResult
+	err := c.get(ctx, "/api/v1/calls/"+url.PathEscape(callID), nil, &r)
+	return r, err
+}
+
 // ExportCall writes a call's pcap (or, with text, its sngrep-style text) to w;
 // legs limits it to those Call-IDs (all legs when empty).
 func (c *Client) ExportCall(ctx context.Context, callID string, legs []string, text bool, w io.Writer) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"traced/index"
+	"traced/ingest/hep"
 	"traced/ingest/record"
 	"traced/internal/sipgen"
 	"traced/segment"
@@ -42,6 +43,11 @@ type Archive struct {
 	Dialogs   int       `json:"dialogs"`
 	CallIDs   []string  `json:"call_ids"`   // sample of the Call-IDs stored
 	FromUsers []string  `json:"from_users"` // sample of the From users of calls and registrations
+	// ThreeLeg is the first leg's Call-ID of a three-leg call (B joined by X-CID,
+	// C by a shared X-Session-Id) stored in the middle of the archive, for the
+	// call view and pcap export figures; Extra counts its packets.
+	ThreeLeg string `json:"three_leg"`
+	Extra    int    `json:"extra"`
 
 	GenerateSeconds float64 `json:"generate_s"` // sipgen and segment writes, sealing included
 	IndexSeconds    float64 `json:"index_s"`    // index.CatchUp over the whole archive, closing included
@@ -146,6 +152,13 @@ func BuildArchive(ctx context.Context, cfg ArchiveConfig) (*Archive, error) {
 		if err := seg.Append(r); err != nil {
 			return nil, err
 		}
+		if i == cfg.Messages/2 {
+			id, n, err := appendThreeLegCall(seg, ts, agent, cfg.Seed)
+			if err != nil {
+				return nil, err
+			}
+			a.ThreeLeg, a.Extra = id, n
+		}
 		if !first {
 			continue
 		}
@@ -240,6 +253,8 @@ type ArchiveResult struct {
 
 	CallID   Latency `json:"call_id"`
 	FromUser Latency `json:"from_user"`
+	CallView Latency `json:"call_view"` // /api/v1/calls/{id} of the three-leg call; Hits: legs found
+	Pcap     Latency `json:"pcap"`      // its pcap export; Blocks: bytes of pcap
 	PeakRSS  int64   `json:"peak_rss"`
 	Anon     int64   `json:"anon"` // RssAnon after the searches
 	File     int64   `json:"file"` // RssFile after the searches: mapped index files
@@ -306,7 +321,7 @@ func MeasureArchive(traced string, dir string, a *Archive, starts int, logs stri
 			if s, err := d.Status(); err == nil {
 				res.Records, res.Backlog = s.Records, s.IndexBacklog.Blocks
 			}
-			if res.Searchable == 0 || res.Searchable > res.Ready[0]+1 || res.Records != int64(a.Messages) {
+			if res.Searchable == 0 || res.Searchable > res.Ready[0]+1 || res.Records != int64(a.Messages+a.Extra) {
 				res.Errors = append(res.Errors, fmt.Sprintf("traced found %d records and took %.1f s to have no index backlog: "+
 					"was the archive written by another version of traced? Build it again (remove %s)", res.Records, res.Searchable, dir))
 			}
@@ -326,6 +341,9 @@ func MeasureArchive(traced string, dir string, a *Archive, starts int, logs stri
 	res.FromUser = searchLatency(d, a.FromUsers, func(v string) url.Values {
 		return url.Values{"from_user": {v}, "since": {since}, "until": {until}}
 	})
+	if a.ThreeLeg != "" {
+		res.CallView, res.Pcap = callLatency(d, a.ThreeLeg, 100)
+	}
 	if m, err := ProcMem(d.PID()); err == nil {
 		res.PeakRSS, res.Anon, res.File = m.HWM, m.Anon, m.File
 	}
@@ -383,4 +401,91 @@ func Percentile(sorted []float64, p float64) float64 {
 func (l Latency) String() string {
 	return fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d (%.1f hits, %.1f blocks each)",
 		l.P50, l.P99, l.Max, l.Queries, l.Hits, l.Blocks)
+}
+
+// callLatency fetches the three-leg call n times as the call view does, then
+// exports it as pcap n times, over the control socket.
+func callLatency(d *Daemon, callID string, n int) (view, pcap Latency) {
+	measure := func(f func() (float64, bool)) Latency {
+		var l Latency
+		var ms []float64
+		var sum float64
+		for range n {
+			t := time.Now()
+			v, ok := f()
+			el := time.Since(t)
+			if !ok {
+				l.Failed++
+				continue
+			}
+			ms = append(ms, float64(el.Microseconds())/1000)
+			sum += v
+		}
+		l.Queries = len(ms)
+		if l.Queries == 0 {
+			return l
+		}
+		l.MS = slices.Clone(ms)
+		slices.Sort(ms)
+		l.P50, l.P90, l.P99, l.Max = Percentile(ms, 50), Percentile(ms, 90), Percentile(ms, 99), ms[len(ms)-1]
+		l.Hits = sum / float64(l.Queries)
+		return l
+	}
+	view = measure(func() (float64, bool) {
+		c, err := d.Call(callID)
+		return float64(len(c.Legs)), err == nil && len(c.Legs) == 3
+	})
+	pcap = measure(func() (float64, bool) {
+		n, err := d.Pcap(callID)
+		return float64(n), err == nil && n > 24
+	})
+	return view, pcap
+}
+
+// appendThreeLegCall stores a three-leg call at ts: leg A, leg B whose INVITE
+// names A in X-CID, and leg C sharing B's X-Session-Id, seven messages each.
+func appendThreeLegCall(seg *segment.Dir, ts int64, agent netip.AddrPort, seed uint64) (string, int, error) {
+	ids := [3]string{fmt.Sprintf("bench-3leg-a-%d@pbx.example.net", seed), fmt.Sprintf("bench-3leg-b-%d@sbc.example.net", seed),
+		fmt.Sprintf("bench-3leg-c-%d@gw.example.net", seed)}
+	extra := [3]string{"", "X-CID: " + ids[0] + "\r\nX-Session-Id: bench-3leg-session\r\n", "X-Session-Id: bench-3leg-session\r\n"}
+	hosts := [4]netip.AddrPort{netip.MustParseAddrPort("10.9.0.1:5060"), netip.MustParseAddrPort("10.9.0.2:5060"),
+		netip.MustParseAddrPort("10.9.0.3:5060"), netip.MustParseAddrPort("10.9.0.4:5060")}
+	sdp := "v=0\r\no=- 1 1 IN IP4 10.9.0.1\r\ns=-\r\nc=IN IP4 10.9.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"
+	var buf []byte
+	n := 0
+	for leg := range 3 {
+		head := func(start string, cseq string) string {
+			return start + "\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK" + fmt.Sprint(leg) + cseq[:1] +
+				"\r\nFrom: <sip:alice@pbx>;tag=f" + fmt.Sprint(leg) + "\r\nTo: <sip:bob@gw>;tag=t" + fmt.Sprint(leg) +
+				"\r\nCall-ID: " + ids[leg] + "\r\nCSeq: " + cseq + "\r\n" + extra[leg]
+		}
+		msgs := []struct {
+			fwd  bool
+			text string
+		}{
+			{true, head("INVITE sip:bob@gw SIP/2.0", "1 INVITE") + "Content-Type: application/sdp\r\nContent-Length: " + fmt.Sprint(len(sdp)) + "\r\n\r\n" + sdp},
+			{false, head("SIP/2.0 100 Trying", "1 INVITE") + "Content-Length: 0\r\n\r\n"},
+			{false, head("SIP/2.0 180 Ringing", "1 INVITE") + "Content-Length: 0\r\n\r\n"},
+			{false, head("SIP/2.0 200 OK", "1 INVITE") + "Content-Type: application/sdp\r\nContent-Length: " + fmt.Sprint(len(sdp)) + "\r\n\r\n" + sdp},
+			{true, head("ACK sip:bob@gw SIP/2.0", "1 ACK") + "Content-Length: 0\r\n\r\n"},
+			{true, head("BYE sip:bob@gw SIP/2.0", "2 BYE") + "Content-Length: 0\r\n\r\n"},
+			{false, head("SIP/2.0 200 OK", "2 BYE") + "Content-Length: 0\r\n\r\n"},
+		}
+		for i, m := range msgs {
+			t := ts + int64(leg*30_000+i*400_000)
+			src, dst := hosts[leg], hosts[leg+1]
+			if !m.fwd {
+				src, dst = dst, src
+			}
+			p := hep.Packet{Version: 3, Family: 4, Proto: 17, Src: src, Dst: dst, TsSec: uint32(t / 1e6),
+				TsUsec: uint32(t % 1e6), ProtoType: 1, CaptureID: 2001, Payload: []byte(m.text)}
+			h := record.Header{Kind: record.KindHEP, Listener: record.ListenerUDP, Recv: t, Agent: agent}
+			buf = record.Append(buf[:0], &h, hep.AppendV3(nil, &p))
+			if err := seg.Append(segment.Record{Time: t, Data: buf}); err != nil {
+				return "", 0, err
+			}
+			n++
+		}
+	}
+	return ids[0], n, nil
 }

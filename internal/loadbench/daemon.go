@@ -105,6 +105,26 @@ func (d *Daemon) Search(q url.Values) (httpui.SearchResult, error) {
 	return d.client.Search(ctx, q)
 }
 
+// Call fetches a correlated call on the control socket.
+func (d *Daemon) Call(callID string) (httpui.CallResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return d.client.Call(ctx, callID)
+}
+
+// Pcap exports a call as pcap on the control socket and returns its size.
+func (d *Daemon) Pcap(callID string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var n countWriter
+	err := d.client.ExportCall(ctx, callID, nil, false, &n)
+	return int64(n), err
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
 // Stop sends SIGTERM and waits (at most a minute) for the daemon to exit.
 func (d *Daemon) Stop() error {
 	if d.cmd.ProcessState != nil {

@@ -44,6 +44,8 @@ const (
 	TargetBytesPerMsg = 150.0     // segments + index, per stored message
 	TargetReady       = 3.0       // seconds from exec to a control socket answer, on the large archive
 	TargetSearchP99   = 50.0      // ms, Call-ID and From-user searches on the large archive
+	TargetCallView    = 100.0     // ms, the call view of a three-leg call on the large archive
+	TargetPcap        = 20.0      // ms, its pcap export
 )
 
 // Best returns the highest rate that held (zero loss, rate kept) for a
@@ -250,6 +252,12 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 				q.name, q.l.P50, q.l.P90, q.l.P99, q.l.Max, TargetSearchP99, yes(q.l.Queries > 0 && q.l.P99 < TargetSearchP99))
 			fmt.Fprintf(w, "| %s searches: count, mean hits, mean blocks read, empty, failed | %d, %.1f, %.1f, %d, %d |\n",
 				q.name, q.l.Queries, q.l.Hits, q.l.Blocks, q.l.Empty, q.l.Failed)
+		}
+		if a.CallView.Queries > 0 || a.CallView.Failed > 0 {
+			fmt.Fprintf(w, "| call view of a three-leg call (/api/v1/calls/{id}) p50 / p99 / max | %.1f / %.1f / %.1f ms over %d, %.0f legs found, %d failed (target < %.0f: %s) |\n",
+				a.CallView.P50, a.CallView.P99, a.CallView.Max, a.CallView.Queries, a.CallView.Hits, a.CallView.Failed, TargetCallView, yes(a.CallView.Failed == 0 && a.CallView.P99 < TargetCallView))
+			fmt.Fprintf(w, "| pcap export of that call p50 / p99 / max | %.1f / %.1f / %.1f ms over %d, %.0f bytes, %d failed (target < %.0f: %s) |\n",
+				a.Pcap.P50, a.Pcap.P99, a.Pcap.Max, a.Pcap.Queries, a.Pcap.Hits, a.Pcap.Failed, TargetPcap, yes(a.Pcap.Failed == 0 && a.Pcap.P99 < TargetPcap))
 		}
 		fmt.Fprintf(w, "| traced RSS after the searches: peak, private, mapped files | %s, %s, %s MiB |\n\n", mib(a.PeakRSS), mib(a.Anon), mib(a.File))
 		var msgs []string
