@@ -97,6 +97,18 @@ func TestEveryRouteRefusesWithoutSessionOrToken(t *testing.T) {
 		{"GET", "/api/v1/search?call_id=x", http.StatusUnauthorized},
 		{"GET", "/api/v1/tokens", http.StatusUnauthorized},
 		{"GET", "/metrics", http.StatusUnauthorized},
+		{"GET", "/call/leg-a", http.StatusSeeOther},
+		{"GET", "/call/leg-a/pcap", http.StatusSeeOther},
+		{"GET", "/call/leg-a/text", http.StatusSeeOther},
+		{"POST", "/admin/users", http.StatusSeeOther},
+		{"POST", "/admin/users/remove", http.StatusSeeOther},
+		{"POST", "/admin/tokens/revoke", http.StatusSeeOther},
+		{"POST", "/admin/aliases", http.StatusSeeOther},
+		{"GET", "/api/v1/calls/leg-a", http.StatusUnauthorized},
+		{"GET", "/api/v1/calls/leg-a/pcap", http.StatusUnauthorized},
+		{"GET", "/api/v1/calls/leg-a/text", http.StatusUnauthorized},
+		{"GET", "/api/v1/users", http.StatusUnauthorized},
+		{"POST", "/api/v1/tokens", http.StatusUnauthorized},
 	} {
 		code, loc, _ := w.do(t, c.method, c.path, nil)
 		if code != c.want {
@@ -182,6 +194,15 @@ func TestFirstLoginFlowTokensAndCSRF(t *testing.T) {
 	w.do(t, "POST", "/admin/tokens/revoke", url.Values{"name": {"prom"}, "csrf_token": {tok}})
 	if code, _, _ := anon.do(t, "GET", "/api/v1/status", nil, "Authorization", "Bearer "+secret); code != http.StatusUnauthorized {
 		t.Errorf("API with a revoked token: %d", code)
+	}
+
+	// Every state-changing form refuses a post that carries the session but no
+	// CSRF token.
+	for _, path := range []string{"/password", "/admin/users", "/admin/users/remove", "/admin/tokens",
+		"/admin/tokens/revoke", "/admin/aliases", "/logout"} {
+		if code, _, _ := w.do(t, "POST", path, url.Values{"name": {"x"}, "address": {"10.0.0.1"}}); code != http.StatusForbidden {
+			t.Errorf("POST %s with a session and no CSRF token: %d, want 403", path, code)
+		}
 	}
 
 	// Log out: the session is gone.
