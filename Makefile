@@ -6,7 +6,7 @@ DATA     ?= ./data
 FUZZTIME ?= 60s
 PKGS     := ./...
 
-.PHONY: all build run test test-deps vet generate templ-check bench bench-quick fuzz clean
+.PHONY: all build run test test-deps vet generate templ-check bench bench-quick fuzz clean deb
 
 all: build
 
@@ -56,6 +56,11 @@ bench-quick: build
 # Explores every fuzz target for FUZZTIME each (CI runs only their seed corpora).
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
+
+# The Debian package bin/traced_<version>_<arch>.deb, built with dpkg-buildpackage and debhelper
+# (packaging/deb/build.sh; the version comes from git). As root, `sh install.sh` installs it.
+deb:
+	GO=$(GO) sh packaging/deb/build.sh
 
 clean:
 	rm -rf bin

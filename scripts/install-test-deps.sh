@@ -4,6 +4,9 @@
 #   sipp        - SIP traffic generator (sip-tester package)
 #   tshark      - independent packet counting (tshark package)
 #   zstd        - inspecting segment files (zstd package)
+#   packaging   - building and checking the .deb and the systemd unit: dpkg-dev,
+#                 debhelper, gcc, lintian, man-db, adduser, systemd (systemd-analyze),
+#                 systemd-container (systemd-nspawn boots the service under systemd)
 #   chromium    - browser tests, only with --browser (large)
 #
 # Idempotent and quiet when everything is present. As root it runs
@@ -49,6 +52,14 @@ need kamailio test -f /usr/lib/x86_64-linux-gnu/kamailio/modules/siptrace.so
 need sip-tester have sipp
 need tshark have tshark
 need zstd have zstd
+need dpkg-dev have dpkg-buildpackage
+need debhelper have dh
+need gcc have gcc
+need lintian have lintian
+need man-db have man
+need adduser have adduser
+need systemd have systemd-analyze
+need systemd-container have systemd-nspawn
 if [ "$browser" = 1 ]; then
 	need chromium sh -c 'command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1'
 fi

@@ -43,6 +43,8 @@ func flags() []cli.Flag {
 			Usage: "HEP over TLS (TCP) listen address, as heplify sends it; needs --tls-cert and --tls-key (repeatable)"},
 		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"TRACED_TLS_CERT"}, Usage: "PEM certificate (chain) for --hep-tls-addr"},
 		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"TRACED_TLS_KEY"}, Usage: "PEM private key for --hep-tls-addr"},
+		&cli.StringFlag{Name: "udp-rcvbuf", Value: "16MiB", EnvVars: []string{"TRACED_UDP_RCVBUF"},
+			Usage: "receive buffer asked for each UDP socket; a larger one rides out longer stalls at high rates (the kernel caps it at net.core.rmem_max unless traced may force it)"},
 		&cli.IntFlag{Name: "max-tcp-conns", Value: 4096, EnvVars: []string{"TRACED_MAX_TCP_CONNS"},
 			Usage: "most HEP TCP and TLS connections open at once; more are refused and counted"},
 		&cli.DurationFlag{Name: "tcp-idle", Value: 15 * time.Minute, EnvVars: []string{"TRACED_TCP_IDLE"},
@@ -76,6 +78,7 @@ type config struct {
 	TLSCert          string
 	TLSKey           string
 	MaxTCPConns      int
+	UDPReadBuffer    int
 	TCPIdle          time.Duration
 	RetentionEvery   time.Duration
 	FlushInterval    time.Duration
@@ -119,6 +122,11 @@ func configFrom(c *cli.Context) (config, error) {
 	if len(cfg.TLSAddrs) > 0 && (cfg.TLSCert == "" || cfg.TLSKey == "") {
 		return cfg, fmt.Errorf("--hep-tls-addr needs --tls-cert and --tls-key")
 	}
+	if _, n, err := parseMinFree(c.String("udp-rcvbuf")); err != nil || n < 64<<10 || n > 1<<30 {
+		return cfg, fmt.Errorf("--udp-rcvbuf %q: a size from 64KiB to 1GiB", c.String("udp-rcvbuf"))
+	} else {
+		cfg.UDPReadBuffer = int(n)
+	}
 	if cfg.MaxTCPConns < 1 || cfg.TCPIdle <= 0 || cfg.RetentionEvery <= 0 {
 		return cfg, fmt.Errorf("--max-tcp-conns, --tcp-idle and --retention-interval must be positive")
 	}
@@ -145,7 +153,7 @@ func configFrom(c *cli.Context) (config, error) {
 	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return cfg, fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Logger = slog.New(logHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	return cfg, nil
 }
 

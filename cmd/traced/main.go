@@ -25,7 +25,11 @@ func main() {
 		return run(ctx, cfg)
 	})
 	if err := app.RunContext(context.Background(), os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "traced:", err)
+		prefix := "traced:"
+		if isJournal(os.Stderr) {
+			prefix = "<3>" + prefix // an error in the journal (notify.go)
+		}
+		fmt.Fprintln(os.Stderr, prefix, err)
 		os.Exit(1)
 	}
 }

@@ -72,8 +72,11 @@ func run(ctx context.Context, cfg config) error {
 		log.Info("index closed", "took", time.Since(start).Round(time.Millisecond).String())
 	}()
 
+	// Under systemd (notify.go) the listeners append through a probe that the
+	// watchdog's liveness check reads; otherwise straight to seg.
+	sd := newNotifier(log)
 	icfg := ingest.Config{HEPAddrs: cfg.HEPAddrs, SIPAddrs: cfg.SIPAddrs, TLSAddrs: cfg.TLSAddrs, AuthKeys: cfg.AuthKeys,
-		MaxTCPConns: cfg.MaxTCPConns, TCPIdle: cfg.TCPIdle, Store: seg, Logger: log.With("part", "ingest")}
+		MaxTCPConns: cfg.MaxTCPConns, TCPIdle: cfg.TCPIdle, UDPReadBuffer: cfg.UDPReadBuffer, Store: sd.wrapStore(seg), Logger: log.With("part", "ingest")}
 	if len(cfg.TLSAddrs) > 0 {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -181,9 +184,13 @@ func run(ctx context.Context, cfg config) error {
 		"hep_tcp", fmt.Sprint(srv.TCPAddrs()), "hep_tls", fmt.Sprint(srv.TLSAddrs()), "sip", fmt.Sprint(srv.SIPAddrs()), "web", web.Addr().String(),
 		"retention_days", cfg.RetentionDays, "min_free", cfg.MinFreeText, "auth_keys", len(cfg.AuthKeys),
 		"startup", time.Since(started).Round(time.Millisecond).String())
+	// systemd: READY=1 now (segments recovered, every listener bound), then
+	// WATCHDOG=1 and STATUS= from the liveness check until the stop.
+	sd.ready(srv, seg)
 
 	<-ctx.Done()
 	log.Info("stopping")
+	sd.stopping()
 	<-ingestDone // listeners closed: nothing more is appended
 	// Write failures while running (a full disk) were counted and logged when
 	// they happened, and traced kept going. Flush also returns them: it is
@@ -248,7 +255,7 @@ func statusOf(cfg config, started time.Time, seg *segment.Dir, idx *index.Index,
 	bl := idx.Backlog()
 	s := httpui.Status{
 		Version: version, Started: started, DataDir: cfg.DataDir,
-		Received: is.Received, ReceivedBytes: is.Bytes, KernelDrops: srv.KernelDrops(), Accepted: is.Accepted, Ignored: is.Ignored, Rejected: is.Rejected, TCPOpen: is.TCPOpen,
+		Received: is.Received, ReceivedBytes: is.Bytes, KernelDrops: srv.KernelDrops(), Accepted: is.Accepted, Ignored: is.Ignored, Rejected: is.Rejected, RejectedBy: is.RejectedBy, TCPOpen: is.TCPOpen,
 		Stored: uint64(ss.Stored), LostRecords: uint64(ss.LostRecords), WriteErrors: uint64(ss.WriteErrors), Corruptions: uint64(ss.Corruptions),
 		RecoveredCuts: len(ss.Recovered), BytesOnDisk: ss.BytesOnDisk,
 		IndexBacklog:  httpui.Backlog{Blocks: bl.Blocks, Records: bl.Records, Bytes: bl.Bytes},
@@ -306,9 +313,11 @@ func reportBacklog(ctx context.Context, seg *segment.Dir, idx *index.Index, log 
 		switch {
 		case blocks > 8:
 			behind = true
-			bl := idx.Backlog()
-			log.Warn("index behind the segments", "blocks", blocks, "records", records,
-				"oldest", bl.Oldest.Format(time.RFC3339))
+			args := []any{"blocks", blocks, "records", records}
+			if bl := idx.Backlog(); !bl.Oldest.IsZero() {
+				args = append(args, "oldest", bl.Oldest.Format(time.RFC3339))
+			}
+			log.Warn("index behind the segments", args...)
 		case behind && blocks == 0:
 			behind = false
 			log.Info("index caught up")

@@ -40,8 +40,12 @@ var allowed = map[string][]string{
 	// binaries from outside (httpui's control client), and build archives the way
 	// the daemon writes them.
 	"traced/cmd/hepload":                      {"traced/internal/loadbench"},
-	"traced/internal/loadbench":               {"traced/internal/sipgen", "traced/segment", "traced/index", "traced/ingest/record", "traced/httpui"},
+	"traced/internal/loadbench":               {"traced/internal/sipgen", "traced/ingest/hep", "traced/segment", "traced/index", "traced/ingest/record", "traced/httpui"},
 	"traced/internal/loadbench/cmd/loadbench": {"traced/internal/loadbench"},
+	// Packaging: the unit, the Debian package and their tests (which drive the
+	// built binaries and dpkg from outside), and the copyright file generator.
+	"traced/packaging":              {},
+	"traced/packaging/debcopyright": {},
 }
 
 // cmdOnly are modules only cmd/ may import: flags and service management belong
