@@ -45,20 +45,20 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, v any) erro
 	return c.do(ctx, http.MethodGet, path, nil, v)
 }
 
-// do sends one request on the control socket; any 2xx answer is success, and v
-// (when not nil) receives the JSON body.
-func (c *Client) do(ctx context.Context, method, path string, body any, v any) error {
+// send makes one request on the control socket and returns the answer of a 2xx
+// status; any other status becomes the error the daemon gave.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://traced"+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -67,21 +67,32 @@ func (c *Client) do(ctx context.Context, method, path string, body any, v any) e
 	if err != nil {
 		var ne *net.OpError
 		if errors.As(err, &ne) {
-			return fmt.Errorf("%w (socket %s: %v)", ErrNotRunning, c.Socket, ne.Err)
+			return nil, fmt.Errorf("%w (socket %s: %v)", ErrNotRunning, c.Socket, ne.Err)
 		}
-		return fmt.Errorf("control socket %s: %w", c.Socket, err)
+		return nil, fmt.Errorf("control socket %s: %w", c.Socket, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e struct{ Error string }
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		return nil, errors.New(e.Error)
+	}
+	return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+}
+
+// do sends one request and decodes the JSON answer into v (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, body any, v any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var e struct{ Error string }
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
 	if v != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, v); err != nil {
@@ -109,27 +120,11 @@ func (c *Client) ExportCall(ctx context.Context, callID string, legs []string, t
 	if len(legs) > 0 {
 		path += "?" + url.Values{"leg": legs}.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://traced"+path, nil)
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("%w (socket %s: %v)", ErrNotRunning, c.Socket, ne.Err)
-		}
-		return fmt.Errorf("control socket %s: %w", c.Socket, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("export %s: %s", callID, resp.Status)
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("export %s: %w", callID, err)
 	}
