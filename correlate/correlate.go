@@ -69,7 +69,7 @@ const (
 
 // DefaultB2BSuffixes are the suffixes tried when Options.B2BSuffixes is nil:
 // HOMER's default B2BUA mapping, Call-ID + "_b2b-1".
-var DefaultB2BSuffixes = []string{"_b2b-1"}
+func DefaultB2BSuffixes() []string { return []string{"_b2b-1"} }
 
 // Options tune an Engine. The zero value of every field means its default.
 type Options struct {
@@ -113,7 +113,7 @@ func (o Options) withDefaults() Options {
 		o.MaxMessages = DefaultMaxMessages
 	}
 	if o.B2BSuffixes == nil {
-		o.B2BSuffixes = DefaultB2BSuffixes
+		o.B2BSuffixes = DefaultB2BSuffixes()
 	}
 	if o.DupWindow == 0 {
 		o.DupWindow = DefaultDupWindow

@@ -3,6 +3,7 @@ package httpui
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"traced/correlate"
 	"traced/export"
@@ -55,7 +56,7 @@ func CallOf(c *correlate.Call) CallResult {
 			for _, cp := range m.Copies {
 				name := cp.Node
 				if name == "" {
-					name = itoa(cp.CaptureID)
+					name = strconv.FormatUint(uint64(cp.CaptureID), 10)
 				}
 				cm.Copies = append(cm.Copies, name)
 			}
@@ -63,18 +64,6 @@ func CallOf(c *correlate.Call) CallResult {
 		out.Messages = append(out.Messages, cm)
 	}
 	return out
-}
-
-func itoa(v uint32) string {
-	b := make([]byte, 0, 10)
-	return string(appendUint(b, uint64(v)))
-}
-
-func appendUint(b []byte, v uint64) []byte {
-	if v >= 10 {
-		b = appendUint(b, v/10)
-	}
-	return append(b, byte('0'+v%10))
 }
 
 func (a *API) call(w http.ResponseWriter, r *http.Request) (*correlate.Call, bool) {

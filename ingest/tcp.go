@@ -4,17 +4,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"syscall"
 	"time"
 
 	"traced/ingest/hep"
 	"traced/ingest/record"
-	"traced/segment"
 )
-
-func segmentRecord(ts int64, data []byte) segment.Record { return segment.Record{Time: ts, Data: data} }
-
-func asErrno(err error, target *syscall.Errno) bool { return errors.As(err, target) }
 
 func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 	for {
@@ -28,7 +22,7 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 			continue
 		}
 		if s.cnt.tcpOpen.Load() >= int64(s.cfg.MaxTCPConns) {
-			s.reject(map[bool]string{false: "tcp", true: "tls"}[useTLS], ReasonTCPLimit, addrPortOf(c.RemoteAddr()), "")
+			s.reject(listenerName(useTLS), ReasonTCPLimit, addrPortOf(c.RemoteAddr()), "")
 			c.Close()
 			continue
 		}
@@ -157,4 +151,11 @@ func frameStart(b []byte) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func listenerName(useTLS bool) string {
+	if useTLS {
+		return "tls"
+	}
+	return "tcp"
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"traced/ingest/record"
+	"traced/segment"
 )
 
 // batchReader is the recvmmsg call of x/net's ipv4 and ipv6 packet conns.
@@ -105,7 +107,7 @@ func (s *Server) serveUDP(u *net.UDPConn, plainSIP bool) {
 
 func errorsIsTemporary(err error) bool {
 	var se syscall.Errno
-	if ok := asErrno(err, &se); ok {
+	if errors.As(err, &se) {
 		return se == syscall.EINTR || se == syscall.EAGAIN || se == syscall.ENOBUFS || se == syscall.ECONNREFUSED
 	}
 	return false
@@ -142,7 +144,7 @@ func (s *Server) handleSIP(w *worker, b []byte, from, local netip.AddrPort) {
 		h.Dst = dst
 	}
 	w.buf = record.Append(w.buf[:0], &h, b)
-	if err := s.cfg.Store.Append(segmentRecord(arrival.UnixMicro(), w.buf)); err != nil {
+	if err := s.cfg.Store.Append(segment.Record{Time: arrival.UnixMicro(), Data: w.buf}); err != nil {
 		s.reject("sip", ReasonStore, from, err.Error())
 		return
 	}

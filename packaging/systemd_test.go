@@ -60,7 +60,10 @@ func bootContainer(t *testing.T, dropIn string) *container {
 	needTools(t, "systemd-nspawn", "nsenter", "mount", "umount")
 	for _, l := range []string{"/bin", "/lib", "/sbin"} {
 		if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			t.Skipf("%s is not a link into /usr: the container needs a merged /usr", l)
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not a link into /usr: the container needs a merged /usr", l)
+			}
+			t.Skipf("%s is not a link into /usr: the container needs a merged /usr (skipped outside CI)", l)
 		}
 	}
 	root, err := os.MkdirTemp("", "traced-ct-")

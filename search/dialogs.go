@@ -2,6 +2,7 @@ package search
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"traced/ingest/record"
@@ -129,22 +130,9 @@ func nodeName(m *record.Message) string {
 		return string(m.Node)
 	}
 	if m.CaptureID != 0 {
-		return strings.TrimSpace(itoa(m.CaptureID))
+		return strconv.FormatUint(uint64(m.CaptureID), 10)
 	}
 	return ""
-}
-
-func itoa(v uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // joinLegs unites dialogs that name each other and sets Group and Legs.

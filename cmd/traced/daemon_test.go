@@ -85,6 +85,7 @@ type daemon struct {
 	hepPort int
 	webPort int
 	args    []string
+	client  *httpui.Client // reused, so polling does not open a connection per call
 	cmd     *exec.Cmd
 	log     *os.File
 	done    chan error
@@ -170,7 +171,10 @@ func (d *daemon) logText() string {
 func (d *daemon) status() (httpui.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return httpui.NewClient(httpui.SocketPath(d.data)).Status(ctx)
+	if d.client == nil {
+		d.client = httpui.NewClient(httpui.SocketPath(d.data))
+	}
+	return d.client.Status(ctx)
 }
 
 // waitStored waits until traced has stored n packets and indexed them all.
