@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"regexp"
 	"slices"
+	"traced/ingest/sip"
 
 	"traced/index"
 	"traced/search"
@@ -367,7 +368,7 @@ func (c *closure) values() {
 			named(h.Replaces, RuleReplaces)
 			named(h.ReferToReplaces, RuleReferTo)
 			named(m.CorrID, RuleCorrelation)
-			if !nullSession(h.SessionID) {
+			if !sip.NullSessionID(h.SessionID) {
 				c.want(key{kind: kindSession, value: string(h.SessionID)}, i, RuleSessionID)
 			}
 			for hi := range c.opts.Headers {
@@ -378,15 +379,4 @@ func (c *closure) values() {
 		}
 		l.scanned = len(l.msgs)
 	}
-}
-
-// nullSession reports a Session-ID that identifies nothing: empty, or the null
-// UUID of RFC 7989 (all zeros, with or without dashes).
-func nullSession(v []byte) bool {
-	for _, b := range v {
-		if b != '0' && b != '-' {
-			return false
-		}
-	}
-	return true
 }

@@ -3,9 +3,9 @@ package search
 import (
 	"sort"
 	"strconv"
-	"strings"
 
 	"traced/ingest/record"
+	"traced/ingest/sip"
 )
 
 // Kind sorts dialogs into the search page's tabs.
@@ -164,7 +164,7 @@ func joinLegs(hits []Hit, ds []Dialog, byID map[string]int) {
 			if j, ok := byID[string(m.CorrID)]; ok && len(m.CorrID) > 0 {
 				union(k, j)
 			}
-			if s := string(m.SIP.SessionID); s != "" && strings.Trim(s, "0") != "" {
+			if s := string(m.SIP.SessionID); !sip.NullSessionID(m.SIP.SessionID) {
 				if j, ok := session[s]; ok {
 					union(k, j)
 				} else {
