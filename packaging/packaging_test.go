@@ -716,6 +716,7 @@ func TestDebPackageLifeCycle(t *testing.T) {
 	mustExist(t, "/usr/lib/sysctl.d/60-traced.conf", 0o644, 0, 0)
 	mustExist(t, "/usr/share/man/man8/traced.8.gz", 0o644, 0, 0)
 	mustExist(t, "/usr/share/man/man1/tracectl.1.gz", 0o644, 0, 0)
+	mustExist(t, "/usr/share/bash-completion/completions/tracectl", 0o644, 0, 0)
 	mustExist(t, "/usr/share/doc/traced/copyright", 0o644, 0, 0)
 	sameFile(t, "/lib/systemd/system/traced.service", "systemd/traced.service")
 	sameFile(t, "/etc/default/traced", "default/traced")

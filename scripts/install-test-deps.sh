@@ -6,7 +6,9 @@
 #   zstd        - inspecting segment files (zstd package)
 #   packaging   - building and checking the .deb and the systemd unit: dpkg-dev,
 #                 debhelper, gcc, lintian, man-db, adduser, systemd (systemd-analyze),
-#                 systemd-container (systemd-nspawn boots the service under systemd)
+#                 util-linux (unshare, nsenter: the service boots under systemd as
+#                 PID 1 of fresh namespaces), dbus (tracectl talks to systemd over it),
+#                 e2fsprogs (a data file system of its own to freeze), iproute2
 #   chromium    - browser tests, only with --browser (large)
 #
 # Idempotent and quiet when everything is present. As root it runs
@@ -59,7 +61,11 @@ need lintian have lintian
 need man-db have man
 need adduser have adduser
 need systemd have systemd-analyze
-need systemd-container have systemd-nspawn
+need util-linux have unshare
+need util-linux have nsenter
+need dbus have dbus-daemon
+need e2fsprogs have mkfs.ext4
+need iproute2 have ip
 if [ "$browser" = 1 ]; then
 	need chromium sh -c 'command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1'
 fi

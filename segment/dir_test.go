@@ -602,3 +602,31 @@ func TestConcurrentAppendAndRead(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestCountersWhileTheDirectoryIsLocked: the writer holds the directory's
+// lock across a rename, which blocks on a frozen file system; Counters must
+// still answer then (the liveness check behind systemd's watchdog reads it).
+func TestCountersWhileTheDirectoryIsLocked(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), Options{})
+	defer d.Close()
+	for _, r := range testRecords(0, 10) {
+		if err := d.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	got := make(chan Stats, 1)
+	go func() { got <- d.Counters() }()
+	select {
+	case s := <-got:
+		if s.Stored != 10 || s.Appended != 10 {
+			t.Errorf("Counters = stored %d, appended %d; want 10, 10", s.Stored, s.Appended)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Counters blocked on the directory's lock")
+	}
+	d.mu.Unlock()
+}

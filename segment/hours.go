@@ -127,9 +127,11 @@ type Stats struct {
 	CacheMisses int64
 }
 
-// Stats returns the counters and the directory state.
-func (d *Dir) Stats() Stats {
-	s := Stats{
+// Counters returns the record, block and cache counters alone. It takes no
+// lock, so it answers even while the writer is blocked in the file system
+// (a hung or frozen disk), which is when a liveness check needs it.
+func (d *Dir) Counters() Stats {
+	return Stats{
 		Appended:    d.appended.Load(),
 		Stored:      d.stored.Load(),
 		Blocks:      d.blocksOut.Load(),
@@ -138,6 +140,11 @@ func (d *Dir) Stats() Stats {
 		CacheHits:   d.cache.hits.Load(),
 		CacheMisses: d.cache.misses.Load(),
 	}
+}
+
+// Stats returns the counters and the directory state.
+func (d *Dir) Stats() Stats {
+	s := d.Counters()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s.Recovered = slices.Clone(d.recovered)

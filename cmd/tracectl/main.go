@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,119 +22,82 @@ import (
 var version = "dev"
 
 func main() {
-	app := &cli.App{
-		Name:    "tracectl",
-		Usage:   "manage traced, the SIP trace server",
-		Version: version,
+	app := newApp()
+	if err := app.RunContext(context.Background(), os.Args); err != nil {
+		os.Exit(exitCode(app.ErrWriter, err))
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "tracectl",
+		Usage: "manage traced, the SIP trace server",
+		Description: `tracectl runs and stops traced.service through systemd, changes its main
+settings in /etc/default/traced, shows its state and logs, and searches,
+exports and imports SIP through the control socket in traced's data
+directory. Most commands need root or membership of the traced group.
+
+First steps:
+   tracectl run -p /var/lib/traced -k 7 -l 9080 -z 9061   settings, checks, (re)start
+   tracectl status                                         is it up, what did it store
+   tracectl logs -f                                        follow its log
+   tracectl search --call-id ID                            find a call
+   tracectl export --call-id ID -o call.pcap               a call for Wireshark
+   tracectl import capture.pcapng                          SIP from a capture file
+
+Shell completion: tracectl completion bash|zsh|fish (the package installs the
+bash one).`,
+		Version:              version,
+		EnableBashCompletion: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"p"}, Value: "/var/lib/traced", EnvVars: []string{"TRACED_DATA"},
-				Usage: "traced's data directory (its control socket is there)"},
+				Usage: "traced's data directory (its control socket is there); by default TRACED_DATA from /etc/default/traced"},
 		},
-		Commands: []*cli.Command{statusCmd(), searchCmd(), exportCmd(), tokenCmd(), userCmd()},
+		Commands: []*cli.Command{
+			statusCmd(), startCmd(), stopCmd(), restartCmd(), runCmd(), rmCmd(), logsCmd(),
+			searchCmd(), exportCmd(), tokenCmd(), userCmd(), completionCmd(),
+		},
 	}
-	if err := app.RunContext(context.Background(), os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "tracectl:", err)
-		if errors.Is(err, httpui.ErrNotRunning) {
-			os.Exit(3)
+}
+
+// exitCode prints err, unless the command already said why, and returns the
+// exit status for it.
+func exitCode(w io.Writer, err error) int {
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if errors.Is(err, httpui.ErrNotRunning) {
+		code = exitNotRunning
+	}
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintln(w, "tracectl:", err)
+	}
+	return code
+}
+
+// dataDir is the data directory: --data or TRACED_DATA when given, else the
+// one the service uses (TRACED_DATA in /etc/default/traced), else the default.
+func dataDir(c *cli.Context) string {
+	if c.IsSet("data") {
+		return c.String("data")
+	}
+	if s, _, err := readSettings(defaultsPath()); err == nil {
+		if v, ok := s.Get("TRACED_DATA"); ok && v != "" {
+			return v
 		}
-		os.Exit(1)
 	}
+	return c.String("data")
 }
 
 func client(c *cli.Context) *httpui.Client {
-	return httpui.NewClient(httpui.SocketPath(c.String("data")))
-}
-
-func statusCmd() *cli.Command {
-	return &cli.Command{
-		Name:  "status",
-		Usage: "show what traced received, stored and rejected, its index backlog and its disk use",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}},
-		Action: func(c *cli.Context) error {
-			s, err := client(c).Status(c.Context)
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, s)
-			}
-			printStatus(c.App.Writer, s)
-			return nil
-		},
-	}
+	return httpui.NewClient(httpui.SocketPath(dataDir(c)))
 }
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func printStatus(w io.Writer, s httpui.Status) {
-	fmt.Fprintf(w, "traced %s, running since %s (%s)\n", s.Version, s.Started.Format(time.RFC3339), time.Since(s.Started).Round(time.Second))
-	fmt.Fprintf(w, "data:        %s\n", s.DataDir)
-	fmt.Fprintf(w, "received:    %s\n", counts(s.Received))
-	fmt.Fprintf(w, "stored:      %d (accepted %d, lost on write %d)\n", s.Stored, s.Accepted, s.LostRecords)
-	var rej uint64
-	for _, v := range s.Rejected {
-		rej += v
-	}
-	fmt.Fprintf(w, "rejected:    %d %s\n", rej, counts(s.Rejected))
-	var drops uint64
-	for _, v := range s.KernelDrops {
-		drops += v
-	}
-	if drops > 0 {
-		fmt.Fprintf(w, "dropped:     %d by the kernel before traced could read them %s (overload or a small receive buffer)\n", drops, counts(s.KernelDrops))
-	}
-	fmt.Fprintf(w, "index:       backlog %d blocks, %d records", s.IndexBacklog.Blocks, s.IndexBacklog.Records)
-	if s.IndexBacklog.Behind != "" {
-		fmt.Fprintf(w, ", %s behind", s.IndexBacklog.Behind)
-	}
-	fmt.Fprintf(w, "; %s on disk\n", size(s.IndexBytes))
-	fmt.Fprintf(w, "segments:    %d hours, %d records, %s on disk\n", s.Segments, s.Records, size(s.BytesOnDisk))
-	if s.Oldest != nil && s.Newest != nil {
-		fmt.Fprintf(w, "data from:   %s to %s\n", s.Oldest.Format(time.RFC3339), s.Newest.Format(time.RFC3339))
-	}
-	fmt.Fprintf(w, "retention:   %d days, min free %s (disk %s free of %s); %d hours deleted, %s freed\n",
-		s.RetentionDays, s.MinFree, size(int64(s.DiskFree)), size(int64(s.DiskTotal)), s.Deleted, size(int64(s.Freed)))
-	if s.RecoveredCuts > 0 || s.Corruptions > 0 {
-		fmt.Fprintf(w, "damage:      %d torn tails cut at start (%s), %d corrupt blocks read\n", s.RecoveredCuts, size(s.RecoveredBytes), s.Corruptions)
-	}
-}
-
-func counts(m map[string]uint64) string {
-	var keys []string
-	for k, v := range m {
-		if v > 0 {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s=%d", k, m[k])
-	}
-	if b.Len() == 0 {
-		return "(none)"
-	}
-	return "(" + b.String() + ")"
-}
-
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func searchCmd() *cli.Command {

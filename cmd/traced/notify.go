@@ -184,7 +184,9 @@ type ingestView interface {
 
 type storageView interface {
 	Flush() error
-	Stats() segment.Stats
+	// Counters must not block on the file system: the check runs while the
+	// disk may hang.
+	Counters() segment.Stats
 }
 
 // liveness is the check behind WATCHDOG=1. It is called from one goroutine.
@@ -293,7 +295,7 @@ func (l *liveness) statusText(now time.Time, st ingest.Stats, problems []string)
 		rate = float64(recv-l.rateRecv) / dt
 	}
 	l.rateAt, l.rateRecv = now, recv
-	ss := l.seg.Stats()
+	ss := l.seg.Counters()
 	var b strings.Builder
 	if len(problems) > 0 {
 		b.WriteString("NOT ALIVE: " + strings.Join(problems, "; ") + "; ")

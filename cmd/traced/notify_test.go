@@ -394,7 +394,7 @@ func (f *fakeStorage) Flush() error {
 	f.flushes++
 	return f.err
 }
-func (f *fakeStorage) Stats() segment.Stats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
+func (f *fakeStorage) Counters() segment.Stats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
 
 // checkUntil repeats the check at now until cond holds (the flush runs in a
 // goroutine of its own) or a second passes.

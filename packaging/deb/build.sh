@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds traced_<version>_<arch>.deb with Debian's tools (dpkg-buildpackage and
-# debhelper, from packaging/deb/debian): the Go binaries, their
-# man pages (rendered from the commands' own flag sets) and the copyright file
+# debhelper, from packaging/deb/debian): the Go binaries, tracectl's bash
+# completion, their man pages (rendered from the commands' own flag sets) and the copyright file
 # (from the linked Go modules' licenses) are made first, then dh packages them
 # with the systemd unit, its generator, /etc/default/traced and the sysctl file.
 #
@@ -46,6 +46,8 @@ CGO_ENABLED=1 "$GO" build -buildmode=pie -ldflags "$ldflags" -o "$stage/build/" 
 mandate=$(date -u -d "@$epoch" +%Y-%m-%d)
 MANPAGE_DATE=$mandate "$GO" run -tags genman -ldflags "-X main.version=$version" ./cmd/traced >"$stage/build/traced.8"
 MANPAGE_DATE=$mandate "$GO" run -tags genman -ldflags "-X main.version=$version" ./cmd/tracectl >"$stage/build/tracectl.1"
+mkdir -p "$stage/build/completions"
+"$stage/build/tracectl" completion bash >"$stage/build/completions/tracectl"
 "$GO" run ./packaging/debcopyright "$here/copyright.head" ./cmd/traced ./cmd/tracectl >"$stage/debian/copyright"
 
 cat >"$stage/debian/changelog" <<CHANGELOG
