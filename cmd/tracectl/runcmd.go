@@ -124,9 +124,9 @@ func (p runPlan) validate() error {
 		return fmt.Errorf("-p %q: the data directory must be an absolute path", p.dir)
 	}
 	if p.dir != "" {
-		for _, bad := range []string{"/home", "/root", "/run/user", "/tmp", "/var/tmp"} {
+		for _, bad := range []string{"/home", "/root", "/run/user", "/tmp", "/var/tmp", "/dev/shm"} {
 			if d := filepath.Clean(p.dir); d == bad || strings.HasPrefix(d, bad+"/") {
-				return fmt.Errorf("-p %s: traced.service cannot keep data under %s (ProtectHome=, PrivateTmp=)", p.dir, bad)
+				return fmt.Errorf("-p %s: traced.service cannot keep data under %s (its ProtectHome=, PrivateTmp= and PrivateDevices= hide it)", p.dir, bad)
 			}
 		}
 	}
