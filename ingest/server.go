@@ -270,30 +270,37 @@ func (s *Server) reject(listener, reason string, from netip.AddrPort, detail str
 	s.rlog.reject(s.now(), reason, from.String(), detail)
 }
 
+// outcomeIgnored is handleHEP's outcome for a packet that is neither stored nor
+// rejected (heplify's goodbye, HEP type 0).
+const outcomeIgnored = "ignored"
+
 // handleHEP judges one HEP packet and stores it. b is only read during the call.
-func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Listener) {
+// It returns "" when the packet was stored, outcomeIgnored, or the reason it was
+// rejected. Packets imported over the trusted control socket need no auth key.
+func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Listener) string {
 	arrival := s.now()
 	if err := hep.Decode(b, &w.pkt); err != nil {
-		s.reject(l.String(), hep.ReasonOf(err).String(), from, err.Error())
-		return
+		reason := hep.ReasonOf(err).String()
+		s.reject(l.String(), reason, from, err.Error())
+		return reason
 	}
 	p := &w.pkt
-	if len(s.keys) > 0 && !s.keyOK(p.AuthKey) {
+	if l != record.ListenerImport && len(s.keys) > 0 && !s.keyOK(p.AuthKey) {
 		if len(p.AuthKey) == 0 {
 			s.reject(l.String(), ReasonAuthMissing, from, fmt.Sprintf("hep v%d", p.Version))
-		} else {
-			s.reject(l.String(), ReasonAuthWrong, from, "")
+			return ReasonAuthMissing
 		}
-		return
+		s.reject(l.String(), ReasonAuthWrong, from, "")
+		return ReasonAuthWrong
 	}
 	if p.ProtoType == 0 {
 		// heplify's goodbye at the end of a TCP session: not a captured message.
 		s.cnt.ignored.Add(1)
-		return
+		return outcomeIgnored
 	}
 	if p.ProtoType == 1 && !p.Compressed && !looksLikeSIP(p.Payload) {
 		s.reject(l.String(), ReasonBadSIP, from, firstLine(p.Payload))
-		return
+		return ReasonBadSIP
 	}
 	ts := arrival.UnixMicro()
 	if p.TimeOK {
@@ -303,9 +310,10 @@ func (s *Server) handleHEP(w *worker, b []byte, from netip.AddrPort, l record.Li
 	w.buf = record.Append(w.buf[:0], &h, b)
 	if err := s.cfg.Store.Append(segment.Record{Time: ts, Data: w.buf}); err != nil {
 		s.reject(l.String(), ReasonStore, from, err.Error())
-		return
+		return ReasonStore
 	}
 	s.cnt.accepted.Add(1)
+	return ""
 }
 
 func (s *Server) keyOK(k []byte) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"traced/ingest/hep"
+	"traced/ingest/record"
 )
 
 // Rejection reasons beyond the HEP decoder's own (hep.Reason names).
@@ -36,12 +37,12 @@ func Reasons() []string {
 
 // Stats is a snapshot of the listeners' counters.
 type Stats struct {
-	Received map[string]uint64 // packets read, by listener: udp, tcp, tls, sip
+	Received map[string]uint64 // packets read, by listener: udp, tcp, tls, sip, import
 	Bytes    map[string]uint64 // bytes of those packets, by listener
 	Accepted uint64            // packets handed to the store
 	Ignored  uint64            // heplify's end-of-session packets (HEP type 0)
 	Rejected map[string]uint64 // by reason, over every listener
-	// RejectedBy counts rejections by listener (udp, tcp, tls, sip), then reason.
+	// RejectedBy counts rejections by listener (udp, tcp, tls, sip, import), then reason.
 	RejectedBy map[string]map[string]uint64
 	TCPOpen    int64  // connections open now
 	TCPTotal   uint64 // connections accepted since start
@@ -60,7 +61,7 @@ type counters struct {
 func newCounters() *counters {
 	c := &counters{received: map[string]*atomic.Uint64{}, bytes: map[string]*atomic.Uint64{},
 		rejected: map[string]map[string]*atomic.Uint64{}}
-	for _, l := range []string{"udp", "tcp", "tls", "sip"} {
+	for _, l := range []string{"udp", "tcp", "tls", "sip", record.ListenerImport.String()} {
 		c.received[l] = new(atomic.Uint64)
 		c.bytes[l] = new(atomic.Uint64)
 		c.rejected[l] = map[string]*atomic.Uint64{}

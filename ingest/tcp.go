@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"traced/ingest/hep"
@@ -29,9 +30,9 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 		s.cnt.tcpOpen.Add(1)
 		s.cnt.tcpTotal.Add(1)
 		var conn net.Conn = c
-		listener, name := record.ListenerTCP, "tcp"
+		listener := record.ListenerTCP
 		if useTLS {
-			conn, listener, name = tls.Server(c, s.cfg.TLS), record.ListenerTLS, "tls"
+			conn, listener = tls.Server(c, s.cfg.TLS), record.ListenerTLS
 		}
 		s.conns.Store(conn, struct{}{})
 		s.wg.Add(1)
@@ -48,26 +49,64 @@ func (s *Server) acceptTCP(l *net.TCPListener, useTLS bool) {
 				}
 				_ = c.SetDeadline(time.Time{})
 			}
-			s.serveStream(conn, listener, name)
+			s.serveStream(conn, listener)
 		}()
 	}
 }
 
-// serveStream reads back-to-back HEPv3 frames from one connection. Its buffer
-// starts small and grows only to hold the frame being read (at most two maximal
-// frames), so one connection cannot make traced buffer without limit and a
-// thousand idle senders cost little. Bytes that are not a frame are skipped up to
-// the next magic and counted.
-func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
+// serveStream reads back-to-back HEPv3 frames from one connection until it
+// closes or stays idle for the configured time.
+func (s *Server) serveStream(c net.Conn, l record.Listener) {
 	from := addrPortOf(c.RemoteAddr())
+	err := s.readFrames(func(b []byte) (int, error) {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		return c.Read(b)
+	}, from, l, nil)
+	if isTimeout(err) {
+		s.log.Info("closing idle hep connection", "from", from.String(), "idle", s.cfg.TCPIdle)
+	}
+}
+
+// streamTally counts what became of the frames of one stream.
+type streamTally struct {
+	frames, stored, ignored int
+	rejected                map[string]int
+}
+
+func (t *streamTally) count(outcome string) {
+	if t == nil {
+		return
+	}
+	switch outcome {
+	case "":
+		t.stored++
+	case outcomeIgnored:
+		t.ignored++
+	default:
+		t.rejected[outcome]++
+	}
+}
+
+// readFrames reads back-to-back HEPv3 frames with read until read fails, and
+// returns that error (io.EOF at a clean end). Its buffer starts small and grows
+// only to hold the frame being read (at most two maximal frames), so one stream
+// cannot make traced buffer without limit and a thousand idle senders cost
+// little. Bytes that are not a frame are skipped up to the next magic and
+// counted. t, when not nil, counts the outcome of every frame and rejection.
+func (s *Server) readFrames(read func([]byte) (int, error), from netip.AddrPort, l record.Listener, t *streamTally) error {
+	name := l.String()
 	recv, nbytes := s.cnt.received[name], s.cnt.bytes[name]
+	reject := func(reason, detail string) {
+		s.reject(name, reason, from, detail)
+		t.count(reason)
+	}
 	buf := make([]byte, tcpBufStart)
 	r, w := 0, 0
 	var wk worker
 	garbage := 0
 	flushGarbage := func() {
 		if garbage > 0 {
-			s.reject(name, ReasonTCPGarbage, from, "skipped bytes to resync")
+			reject(ReasonTCPGarbage, "skipped bytes to resync")
 			garbage = 0
 		}
 	}
@@ -96,7 +135,10 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			flushGarbage()
 			recv.Add(1)
 			nbytes.Add(uint64(n))
-			s.handleHEP(&wk, buf[r:r+n], from, l)
+			if t != nil {
+				t.frames++
+			}
+			t.count(s.handleHEP(&wk, buf[r:r+n], from, l))
 			r += n
 		}
 		switch {
@@ -111,8 +153,7 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			w = copy(grown, buf[r:w])
 			r, buf = 0, grown
 		}
-		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
-		n, err := c.Read(buf[w:])
+		n, err := read(buf[w:])
 		w += n
 		if err != nil {
 			partial := w-r > 0 && !isTimeout(err)
@@ -124,12 +165,9 @@ func (s *Server) serveStream(c net.Conn, l record.Listener, name string) {
 			}
 			flushGarbage()
 			if partial {
-				s.reject(name, ReasonTCPTrunc, from, "connection closed inside a frame")
+				reject(ReasonTCPTrunc, "stream closed inside a frame")
 			}
-			if isTimeout(err) {
-				s.log.Info("closing idle hep connection", "from", from.String(), "idle", s.cfg.TCPIdle)
-			}
-			return
+			return err
 		}
 	}
 }

@@ -55,7 +55,7 @@ bash one).`,
 		},
 		Commands: []*cli.Command{
 			statusCmd(), startCmd(), stopCmd(), restartCmd(), runCmd(), rmCmd(), logsCmd(),
-			searchCmd(), exportCmd(), tokenCmd(), userCmd(), completionCmd(),
+			searchCmd(), exportCmd(), importCmd(), tokenCmd(), userCmd(), completionCmd(),
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -132,6 +133,15 @@ func run(ctx context.Context, cfg config) error {
 	for _, p := range []string{"/api/v1/users", "/api/v1/users/", "/api/v1/tokens", "/api/v1/tokens/"} {
 		ctlMux.Handle(p, am.ControlHandler())
 	}
+	// tracectl import: HEP built from a capture file, stored with its capture
+	// times. Only here: the web listener has no route to it.
+	ctlMux.Handle("/api/v1/import", httpui.ImportHandler(func(r io.Reader) (httpui.ImportResult, error) {
+		res, err := srv.Import(r)
+		if err == nil {
+			log.Info("capture imported", "packets", res.Packets, "stored", res.Stored, "rejected", fmt.Sprint(res.Rejected))
+		}
+		return httpui.ImportResult{Packets: res.Packets, Stored: res.Stored, Ignored: res.Ignored, Rejected: res.Rejected}, err
+	}))
 	ctlMux.Handle("/", api.Handler())
 	ctlSrv := &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	once := &correlate.Engine{Searcher: searcher, Options: correlate.Options{Headers: cfg.CorrelateHeaders}}

@@ -10,7 +10,7 @@
 // Layout of Data (all integers big-endian):
 //
 //	kind      u8   1 = HEP packet, 2 = plain SIP
-//	listener  u8   how it arrived: 1 UDP, 2 TCP, 3 TLS
+//	listener  u8   how it arrived: 1 UDP, 2 TCP, 3 TLS, 4 imported from a capture file
 //	recv      i64  arrival time, Unix µs
 //	agent     addr the sender's address (the HEP agent or SIP server)
 //	[kind 2]  proto u8, src addr, dst addr   (from X-Siptrace-* headers or the socket)
@@ -49,6 +49,9 @@ const (
 	ListenerUDP Listener = 1
 	ListenerTCP Listener = 2
 	ListenerTLS Listener = 3
+	// ListenerImport: HEP built from a capture file and sent over the control
+	// socket (tracectl import).
+	ListenerImport Listener = 4
 )
 
 func (l Listener) String() string {
@@ -59,6 +62,8 @@ func (l Listener) String() string {
 		return "tcp"
 	case ListenerTLS:
 		return "tls"
+	case ListenerImport:
+		return "import"
 	}
 	return fmt.Sprintf("listener(%d)", uint8(l))
 }

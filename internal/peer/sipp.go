@@ -120,8 +120,11 @@ func (r SippRun) args(scenario string, timeout time.Duration) ([]string, error) 
 	if service == "" {
 		service = "service"
 	}
+	// -abortunexp off: Kamailio's workers may relay a provisional reply after
+	// the final one over UDP (each reply is forwarded by whichever process read
+	// it), and a late 180 must not abort an answered call.
 	a = append(a, "-i", host, "-p", port, "-mi", host, "-s", service, "-nostdin",
-		"-trace_err", "-timeout", strconv.Itoa(max(1, int(timeout.Seconds())))+"s", "-timeout_error")
+		"-default_behaviors", "all,-abortunexp", "-trace_err", "-timeout", strconv.Itoa(max(1, int(timeout.Seconds())))+"s", "-timeout_error")
 	if r.Remote != "" {
 		calls, rate := r.Calls, r.Rate
 		if calls <= 0 {
