@@ -221,6 +221,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/calls/{callid}", a.callJSON)
 	mux.HandleFunc("GET /api/v1/calls/{callid}/pcap", a.callPcap)
 	mux.HandleFunc("GET /api/v1/calls/{callid}/text", a.callText)
+	mux.HandleFunc("GET /api/v1/calls/{callid}/qos", a.callQoS)
+	mux.HandleFunc("GET /api/v1/calls/{callid}/logs", a.callLogs)
 	return mux
 }
 

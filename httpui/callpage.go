@@ -15,6 +15,7 @@ import (
 	"traced/export"
 	"traced/httpui/views"
 	"traced/ingest/record"
+	"traced/quality"
 )
 
 // CallFunc correlates a call: every leg of callID and their messages.
@@ -211,6 +212,30 @@ func (wb *Web) callPage(w http.ResponseWriter, r *http.Request) {
 			Copies: len(m.Copies), Log: m.Msg.Type == 100})
 	}
 	p.Ladder = views.LayoutLadder(lm, titles)
+	tab := q.Get("tab")
+	hostText := func(s string) string {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return s
+		}
+		return host(ap)
+	}
+	switch tab {
+	case "qos":
+		qual, err := quality.Of(r.Context(), wb.Searcher, c)
+		if err != nil {
+			wb.log().Error("call quality", "call_id", c.CallID, "err", err)
+			http.Error(w, "the call's quality could not be read: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		p.QoS = qosView(c, qual, loc, hostText)
+	case "logs":
+		p.ShowLogs = true
+		p.LogRows, p.LogCount = logRows(r, c, loc, hostText)
+	default:
+		tab = "flow"
+	}
+	p.Tabs = callTabs(r.URL, tab)
 	if selMsg != nil {
 		p.Selected = messageView(selMsg, loc)
 		p.Selected.Ref = sel

@@ -3,7 +3,8 @@
 // first whenever free space on the data filesystem falls under the watermark. The
 // hour being written is never deleted.
 //
-// Invariant: an hour's index shard is dropped before its segment file, so no
+// Invariant: an hour's index shard (and its other derived data, such as its
+// statistics: Enforcer.Derived) is dropped before its segment file, so no
 // search result can point at deleted data; if traced stops in between, the next
 // pass deletes the segment (and the index follower never rebuilds a shard for an
 // hour that is being deleted, because the next pass comes first).
@@ -88,9 +89,12 @@ type Enforcer struct {
 	Policy   Policy
 	Segments Segments
 	Index    Index
-	Disk     Disk
-	Now      func() time.Time // nil: time.Now
-	Logger   *slog.Logger     // nil: discard
+	// Derived are further per-hour data derived from the segments (the
+	// statistics), dropped with the index, before the segment.
+	Derived []Index
+	Disk    Disk
+	Now     func() time.Time // nil: time.Now
+	Logger  *slog.Logger     // nil: discard
 
 	deleted atomic.Uint64
 	freed   atomic.Uint64
@@ -159,6 +163,11 @@ func (e *Enforcer) delete(h segment.HourInfo, why Reason) (Deletion, error) {
 	if e.Index != nil {
 		if err := e.Index.DropHour(h.Hour); err != nil {
 			return Deletion{}, fmt.Errorf("drop index of %s: %w", h.Hour, err)
+		}
+	}
+	for _, d := range e.Derived {
+		if err := d.DropHour(h.Hour); err != nil {
+			return Deletion{}, fmt.Errorf("drop derived data of %s: %w", h.Hour, err)
 		}
 	}
 	freed, err := e.Segments.DeleteHour(h.Hour)

@@ -145,6 +145,7 @@ func checkArchive(t *testing.T, d *daemon, cfg peer.KamailioConfig, pcap string,
 		wireKeys[w.key()] = w
 	}
 	found, logs := 0, 0
+	var logged, logText string // a call with an hlog() line, and the line
 	archived := map[string]bool{}
 	for _, id := range ids {
 		msgs := d.searchJSON("--call-id", id)
@@ -165,6 +166,7 @@ func checkArchive(t *testing.T, d *daemon, cfg peer.KamailioConfig, pcap string,
 				if m.CorrID != id || m.HEPVersion != 3 {
 					t.Errorf("log line %q: correlation id %q, hep v%d", m.Raw, m.CorrID, m.HEPVersion)
 				}
+				logged, logText = id, m.Raw
 				continue
 			}
 			if m.CallID != id {
@@ -202,6 +204,9 @@ func checkArchive(t *testing.T, d *daemon, cfg peer.KamailioConfig, pcap string,
 	}
 	if logs != mix.Invites {
 		t.Errorf("found %d hlog() lines, want one per INVITE: %d", logs, mix.Invites)
+	}
+	if logged != "" {
+		checkCallLogs(t, d, logged, logText)
 	}
 	// Kamailio mirrors what it receives and sends, so nearly every message on the
 	// wire must be in the archive; under load it occasionally fails to mirror a

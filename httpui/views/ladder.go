@@ -43,7 +43,9 @@ type LadderArrow struct {
 	Selected    bool
 	Head        string // the arrowhead polygon's points
 	Self        bool   // from and to are the same column
-	Log         bool
+	// Log: a log line, drawn as a diamond marker at its node's column at its
+	// time (Head holds the diamond), with its text beside it; no arrow.
+	Log bool
 }
 
 const (
@@ -86,6 +88,9 @@ func LayoutLadder(msgs []LadderMessage, titles map[string]string) Ladder {
 		}
 		a.LabelX = (x1 + x2) / 2
 		switch {
+		case a.Log:
+			a.Self, a.X2, a.LabelX = false, x1, x1+10
+			a.Head = points(x1, y-6, x1+6, y, x1, y+6, x1-6, y)
 		case a.Self:
 			a.X2 = x1 + 40
 			a.LabelX = x1 + 46

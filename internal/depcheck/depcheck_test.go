@@ -28,14 +28,23 @@ var allowed = map[string][]string{
 	"traced/correlate": {"traced/search", "traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/sip",
 		"traced/ingest/hep"},
 	"traced/httpui": {"traced/search", "traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/hep",
-		"traced/ingest/sip", "traced/httpui/views", "traced/httpui/auth", "traced/correlate", "traced/export"},
+		"traced/ingest/sip", "traced/httpui/views", "traced/httpui/auth", "traced/correlate", "traced/export",
+		"traced/quality", "traced/qos"},
+	// Call quality: qos decodes reports (pure); quality finds a call's reports
+	// and logs and builds its streams.
+	"traced/qos":     {"traced/ingest/sip"},
+	"traced/quality": {"traced/qos", "traced/correlate", "traced/search", "traced/index", "traced/ingest/record", "traced/ingest/sip", "traced/segment"},
+	// Traffic statistics: a follower of the segments, like the index.
+	"traced/stats":             {"traced/segment", "traced/ingest/record", "traced/ingest/sip", "traced/ingest/hep"},
 	"traced/httpui/views":      {},
 	"traced/export":            {"traced/ingest/record", "traced/ingest/sip", "traced/ingest/hep", "traced/segment"},
 	"traced/internal/peer":     {},
 	"traced/internal/depcheck": {},
 	"traced/internal/sipgen":   {"traced/ingest/hep"},
 	"traced/cmd/traced":        {"*"},
-	"traced/cmd/tracectl":      {"traced/httpui"},
+	"traced/cmd/tracectl":      {"traced/httpui", "traced/capture", "traced/ingest/hep"},
+	// Capture files read for tracectl import: a leaf, it only builds HEP.
+	"traced/capture": {"traced/ingest/hep"},
 	// The load generator and the load and archive benchmarks: they drive the real
 	// binaries from outside (httpui's control client), and build archives the way
 	// the daemon writes them.
