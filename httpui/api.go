@@ -211,6 +211,8 @@ type API struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Calls    CallFunc
+	// Stats are the traffic statistics (nil: not kept; /api/v1/stats is 404).
+	Stats StatsSource
 }
 
 // Handler returns the API's routes.
@@ -223,6 +225,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/calls/{callid}/text", a.callText)
 	mux.HandleFunc("GET /api/v1/calls/{callid}/qos", a.callQoS)
 	mux.HandleFunc("GET /api/v1/calls/{callid}/logs", a.callLogs)
+	mux.HandleFunc("GET /api/v1/stats", a.statsJSON)
 	return mux
 }
 

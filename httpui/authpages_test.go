@@ -34,7 +34,7 @@ func newWebRig(t *testing.T) *webRig {
 	pages.RememberTimeZone = func(r *http.Request, tz string) { _ = am.SetTimeZone(r.Context(), tz) }
 	api := &API{Status: func() Status { return Status{Version: "test"} }, Searcher: fs}
 	ap := &AuthPages{Auth: am, Web: pages}
-	srv := httptest.NewServer(ap.Routes(pages.Handler(), api.Handler(), MetricsHandler(api.Status)))
+	srv := httptest.NewServer(ap.Routes(pages.Handler(), api.Handler(), MetricsHandler(api.Status, nil)))
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

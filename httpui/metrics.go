@@ -117,13 +117,17 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// MetricsHandler serves /metrics: traced's own figures from status, plus the Go
+// MetricsHandler serves /metrics: traced's own figures from status, the traffic
+// statistics from st (nil: none), plus the Go
 // runtime and process collectors. Each handler has its own registry (no global
 // state).
-func MetricsHandler(status StatusFunc) http.Handler {
+func MetricsHandler(status StatusFunc, st StatsSource) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newStatusCollector(status),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if st != nil {
+		reg.MustRegister(newStatsCollector(st))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -50,7 +50,7 @@ traced_oldest_record_timestamp_seconds 1.7000000005e+09
 		t.Error(err)
 	}
 
-	srv := httptest.NewServer(MetricsHandler(func() Status { return st }))
+	srv := httptest.NewServer(MetricsHandler(func() Status { return st }, nil))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
 	if err != nil {

@@ -70,6 +70,8 @@ type Web struct {
 	// RememberTimeZone stores the time zone a user chose in the search form, so
 	// the next pages use it.
 	RememberTimeZone func(r *http.Request, tz string)
+	// Stats are the traffic statistics of the statistics page (nil: not kept).
+	Stats StatsSource
 }
 
 func (wb *Web) log() *slog.Logger {
@@ -98,6 +100,7 @@ func (wb *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", wb.searchPage)
 	mux.HandleFunc("GET /call/{callid}", wb.callPage)
+	mux.HandleFunc("GET /stats", wb.statsPage)
 	mux.HandleFunc("GET /call/{callid}/pcap", wb.callPcap)
 	mux.HandleFunc("GET /call/{callid}/text", wb.callText)
 	return mux

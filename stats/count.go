@@ -139,6 +139,8 @@ type engine struct {
 	// tot, when not nil, receives every count besides the hour's set (the live
 	// totals behind /metrics).
 	tot *Counts
+	// rtcp, when not nil, gets the RTCP of live blocks (rtcp.go).
+	rtcp *RTCPTotals
 }
 
 func newEngine(lim Limits) *engine {
@@ -184,7 +186,13 @@ func (e *engine) msgKey(h *sip.Headers) uint64 {
 // count counts one stored record into s, the set of the hour it is stored in.
 func (e *engine) count(r segment.Record, s *Set) {
 	e.add(s, func(c *Counts) { c.Records++ })
-	if record.Decode(r, &e.msg) != nil || !e.msg.IsSIP {
+	if record.Decode(r, &e.msg) != nil {
+		return
+	}
+	if !e.msg.IsSIP {
+		if e.msg.Type == 5 && e.rtcp != nil {
+			e.rtcp.observeRTCP(e.msg.Payload)
+		}
 		return
 	}
 	m := &e.msg

@@ -268,11 +268,20 @@ func writeFile(dir string, s *Set) error {
 
 // writeBytes writes the encoded set of hour h atomically.
 func writeBytes(dir string, h segment.Hour, b []byte) error {
-	final := filepath.Join(dir, FileName(h))
+	if err := atomicWrite(dir, FileName(h), b); err != nil {
+		return fmt.Errorf("write stats of %s: %w", h, err)
+	}
+	return nil
+}
+
+// atomicWrite writes b to dir/name: temporary file, fsync, rename, fsync of
+// the directory.
+func atomicWrite(dir, name string, b []byte) error {
+	final := filepath.Join(dir, name)
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("write stats of %s: %w", h, err)
+		return err
 	}
 	_, werr := f.Write(b)
 	if werr == nil {
@@ -283,10 +292,10 @@ func writeBytes(dir string, h segment.Hour, b []byte) error {
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write stats of %s: %w", h, werr)
+		return werr
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("write stats of %s: %w", h, err)
+		return err
 	}
 	return syncDir(dir)
 }

@@ -321,6 +321,23 @@ func (s *Stats) Totals() Counts {
 	return s.totals
 }
 
+// RTCP returns the RTCP quality distributions of live traffic since Open.
+func (s *Stats) RTCP() RTCPTotals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rtcp.clone()
+}
+
+// ReportOf is the report of counts alone, without top lists, series or
+// alarm list: the figures /metrics exposes from Cumulative.
+func ReportOf(c Counts) *Report {
+	set := NewSet(0)
+	set.Counts = c
+	r := Build([]*Set{set})
+	r.Since, r.Until, r.Hours, r.Series = time.Time{}, time.Time{}, 0, nil
+	return r
+}
+
 // LastHour returns the call attempts, answered calls and NER-effective calls
 // (answered plus effective failures) of the 60 minutes before now, from the
 // per-minute series of the hours being counted.

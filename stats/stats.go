@@ -69,6 +69,9 @@ type Stats struct {
 	closed   bool
 	totals   Counts // live traffic counted since Open
 	live     *engine
+	rtcp     RTCPTotals   // live RTCP distributions (rtcp.go)
+	ret      retired      // counts of the hours retention deleted (cumulative.go)
+	sum      *finishedSum // merged counts of the finished hours, nil: to compute
 }
 
 // ErrClosed is returned by a pass on a closed Stats.
@@ -113,6 +116,10 @@ func Open(dir string, opts Options) (*Stats, error) {
 	s := &Stats{dir: dir, opts: opts, log: opts.Logger, active: map[segment.Hour]*hourState{},
 		cache: map[segment.Hour]*Set{}, dropped: map[segment.Hour]bool{}, baseline: map[segment.Hour]int64{}}
 	s.live = newEngine(opts.Limits)
+	s.rtcp = newRTCPTotals()
+	if err := s.loadRetired(); err != nil {
+		return nil, fmt.Errorf("open stats: %w", err)
+	}
 	return s, nil
 }
 
@@ -136,10 +143,27 @@ func (s *Stats) Close() error {
 func (s *Stats) DropHour(h segment.Hour) error {
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
+	// Its counts go to the retired counts first, so the cumulative counters
+	// keep them (cumulative.go).
+	set, _, err := s.snapshot(h)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("stats: the counts of a deleted hour could not be read; the cumulative counters lack them", "hour", h, "err", err)
+		}
+		set = nil
+	}
+	oldest := h
+	for _, x := range s.hours(time.Time{}, time.Time{}) {
+		oldest = min(oldest, x)
+	}
+	if err := s.retireCounts(h, set, oldest); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.dropped[h] = true
 	delete(s.active, h)
 	s.uncache(h)
+	s.sum = nil
 	s.mu.Unlock()
 	if err := os.Remove(filepath.Join(s.dir, FileName(h))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("drop stats of %s: %w", h, err)
@@ -445,14 +469,14 @@ func (s *Stats) countHour(ctx context.Context, src Source, hi segment.HourInfo, 
 				return nil
 			}
 			if base, ok := s.baseline[h]; !s.first || !ok || bi.Ref.Off >= base {
-				eng.tot = &s.totals
+				eng.tot, eng.rtcp = &s.totals, &s.rtcp
 			}
 			if blk != nil {
 				for _, r := range blk.Records {
 					eng.count(r, st.set)
 				}
 			}
-			eng.tot = nil
+			eng.tot, eng.rtcp = nil, nil
 			st.set.Mark = Mark{Off: bi.Ref.Off, Next: bi.Next, CRC: bi.CRC, Blocks: st.set.Mark.Blocks + 1}
 			st.dirty = true
 			s.mu.Unlock()

@@ -228,3 +228,67 @@ func TestLiveTotals(t *testing.T) {
 		t.Errorf("last hour: %d attempts, %d answered, %d effective; want 3, 2, 3", a, ans, eff)
 	}
 }
+
+// TestCumulativeKeepsDeletedHours: the cumulative counters keep the counts of
+// an hour retention deleted, are the same after a restart, and count nothing
+// twice when traced stopped between retiring an hour and removing its file.
+func TestCumulativeKeepsDeletedHours(t *testing.T) {
+	root := t.TempDir()
+	statsDir := filepath.Join(root, "stats")
+	clk := &testClock{t: testBase.Add(10 * time.Minute)}
+	seg := openSeg(t, filepath.Join(root, "segments"), clk)
+	defer seg.Close()
+	appendAll(t, seg, answeredCall(0, "c1"), failedCall(ms(500), "c2", "486 Busy Here"))
+	clk.Set(testBase.Add(70 * time.Minute))
+	appendAll(t, seg, answeredCall(70*time.Minute, "c3"))
+	s := openStats(t, statsDir)
+	catchUp(t, s, seg)
+	attempts := func(s *Stats) int64 { c := s.Cumulative(); return c.Calls[callAttempts] }
+	if n := attempts(s); n != 3 {
+		t.Fatalf("cumulative attempts %d, want 3", n)
+	}
+	h := segment.HourOf(testBase)
+	if err := s.DropHour(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seg.DeleteHour(h); err != nil {
+		t.Fatal(err)
+	}
+	catchUp(t, s, seg)
+	if n, r := attempts(s), report(t, s); n != 3 || r.Calls.Attempts != 1 {
+		t.Errorf("after the first hour was deleted: cumulative %d attempts (want 3), report %d (want 1)", n, r.Calls.Attempts)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStats(t, statsDir)
+	catchUp(t, s2, seg)
+	if n := attempts(s2); n != 3 {
+		t.Errorf("after a restart: cumulative %d attempts, want 3", n)
+	}
+	// A stop between retiring the next hour and removing its file: the file
+	// is still there at the next start, and the hour is not counted twice.
+	h2 := h + 1
+	kept, err := os.ReadFile(filepath.Join(statsDir, FileName(h2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.DropHour(h2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(statsDir, FileName(h2)), kept, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openStats(t, statsDir)
+	defer s3.Close()
+	catchUp(t, s3, seg) // the hour's segment is still there too
+	if n, r := attempts(s3), report(t, s3); n != 3 || r.Calls.Attempts != 0 {
+		t.Errorf("after an interrupted drop: cumulative %d attempts (want 3), report %d (want 0)", n, r.Calls.Attempts)
+	}
+	if _, err := os.Stat(filepath.Join(statsDir, FileName(h2))); err == nil {
+		t.Errorf("the file of the retired hour %s is still there", h2)
+	}
+}

@@ -26,12 +26,14 @@ import (
 	"traced/retention"
 	"traced/search"
 	"traced/segment"
+	"traced/stats"
 )
 
 // Names inside the data directory.
 const (
 	segmentsDir = "segments"
 	indexDir    = "index"
+	statsDir    = "stats"
 	lockFile    = "LOCK"
 )
 
@@ -73,6 +75,18 @@ func run(ctx context.Context, cfg config) error {
 		log.Info("index closed", "took", time.Since(start).Round(time.Millisecond).String())
 	}()
 
+	// Traffic statistics, counted from the segments like the index and kept
+	// beside them per hour (package stats).
+	st, err := stats.Open(filepath.Join(cfg.DataDir, statsDir), stats.Options{Logger: log.With("part", "stats")})
+	if err != nil {
+		return fmt.Errorf("open statistics: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("close statistics: the hours not written are counted again at the next start", "err", err)
+		}
+	}()
+
 	// Under systemd (notify.go) the listeners append through a probe that the
 	// watchdog's liveness check reads; otherwise straight to seg.
 	sd := newNotifier(log)
@@ -94,13 +108,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	enf := &retention.Enforcer{
 		Policy:   retention.Policy{MaxAge: time.Duration(cfg.RetentionDays) * 24 * time.Hour, MinFreeFrac: cfg.MinFreeFrac, MinFree: cfg.MinFreeBytes},
-		Segments: seg, Index: idx, Disk: retention.StatFS(cfg.DataDir), Logger: log.With("part", "retention"),
+		Segments: seg, Index: idx, Derived: []retention.Index{st}, Disk: retention.StatFS(cfg.DataDir), Logger: log.With("part", "retention"),
 	}
 	searcher := &search.Searcher{Index: idx, Blocks: seg}
 	status := func() httpui.Status {
 		return statusOf(cfg, started, seg, idx, srv, enf)
 	}
-	api := &httpui.API{Status: status, Searcher: searcher, Logger: log}
+	api := &httpui.API{Status: status, Searcher: searcher, Logger: log, Stats: st}
 
 	ctl, err := listenControl(httpui.SocketPath(cfg.DataDir))
 	if err != nil {
@@ -154,13 +168,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	api.Calls = calls
 	pages := &httpui.Web{Status: status, Searcher: searcher, Logger: log, Nav: httpui.NavOf, TimeZone: httpui.TimeZoneOf,
-		Calls: calls, Aliases: aliases, RememberTimeZone: func(r *http.Request, tz string) {
+		Calls: calls, Aliases: aliases, Stats: st, RememberTimeZone: func(r *http.Request, tz string) {
 			if err := am.SetTimeZone(r.Context(), tz); err != nil {
 				log.Warn("remember time zone", "err", err)
 			}
 		}}
 	ap := &httpui.AuthPages{Auth: am, Web: pages}
-	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status)),
+	webSrv := &http.Server{Handler: ap.Routes(pages.Handler(), api.Handler(), httpui.MetricsHandler(status, st)),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if cfg.WebTLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.WebTLSCert, cfg.WebTLSKey)
@@ -176,7 +190,7 @@ func run(ctx context.Context, cfg config) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); reportBacklog(bg, seg, idx, log) }()
 	go func() { defer wg.Done(); _ = ctlSrv.Serve(ctl) }()
 	go func() { defer wg.Done(); _ = webSrv.Serve(web) }()
@@ -187,6 +201,12 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}()
 	go func() { defer wg.Done(); enf.Run(bg, cfg.RetentionEvery) }()
+	go func() {
+		defer wg.Done()
+		if err := st.Follow(bg, seg); err != nil && !errors.Is(err, stats.ErrClosed) {
+			log.Error("statistics follower stopped", "err", err)
+		}
+	}()
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = srv.Serve(ctx) }()
 
@@ -223,8 +243,8 @@ func run(ctx context.Context, cfg config) error {
 	_ = ctlSrv.Shutdown(sctx)
 	_ = webSrv.Shutdown(sctx)
 	wg.Wait()
-	st := seg.Stats()
-	log.Info("stopped", "stored", st.Stored, "lost", st.LostRecords)
+	segSt := seg.Stats()
+	log.Info("stopped", "stored", segSt.Stored, "lost", segSt.LostRecords)
 	return err
 }
 

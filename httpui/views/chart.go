@@ -22,6 +22,15 @@ type Chart struct {
 	Dots                     []ChartDot
 	YTicks, XTicks           []ChartTick
 	Empty                    bool // no point: the chart says so
+	TestID                   string // the svg's data-testid; "" is "qos-chart"
+}
+
+// ID is the chart's data-testid.
+func (c Chart) ID() string {
+	if c.TestID == "" {
+		return "qos-chart"
+	}
+	return c.TestID
 }
 
 // ChartDot is one drawn point, with its value as a tooltip.

@@ -29,13 +29,13 @@ var allowed = map[string][]string{
 		"traced/ingest/hep"},
 	"traced/httpui": {"traced/search", "traced/index", "traced/segment", "traced/ingest/record", "traced/ingest/hep",
 		"traced/ingest/sip", "traced/httpui/views", "traced/httpui/auth", "traced/correlate", "traced/export",
-		"traced/quality", "traced/qos"},
+		"traced/quality", "traced/qos", "traced/stats"},
 	// Call quality: qos decodes reports (pure); quality finds a call's reports
 	// and logs and builds its streams.
 	"traced/qos":     {"traced/ingest/sip"},
 	"traced/quality": {"traced/qos", "traced/correlate", "traced/search", "traced/index", "traced/ingest/record", "traced/ingest/sip", "traced/segment"},
 	// Traffic statistics: a follower of the segments, like the index.
-	"traced/stats":             {"traced/segment", "traced/ingest/record", "traced/ingest/sip", "traced/ingest/hep"},
+	"traced/stats":             {"traced/segment", "traced/ingest/record", "traced/ingest/sip", "traced/ingest/hep", "traced/qos"},
 	"traced/httpui/views":      {},
 	"traced/export":            {"traced/ingest/record", "traced/ingest/sip", "traced/ingest/hep", "traced/segment"},
 	"traced/internal/peer":     {},
