@@ -21,7 +21,7 @@ type Chart struct {
 	Line                     string // polyline points
 	Dots                     []ChartDot
 	YTicks, XTicks           []ChartTick
-	Empty                    bool // no point: the chart says so
+	Empty                    bool   // no point: the chart says so
 	TestID                   string // the svg's data-testid; "" is "qos-chart"
 }
 
