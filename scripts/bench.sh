@@ -52,7 +52,7 @@ run() { # name, package, bench regexp, extra args...
 	go test "$pkg" -run '^$' -bench "$re" -benchmem "$@" | grep -E '^(Benchmark|ok|FAIL)' | tee "$tmp/$name.txt" >&2
 }
 
-micro=(pipeline handle hep sip segment index)
+micro=(pipeline handle hep sip segment index stats qos capture)
 if has micro; then
 	run pipeline ./ingest 'Pipeline' -benchtime 300000x -cpu 1
 	run handle ./ingest 'HandleHEP' -benchtime 2s -cpu 1
@@ -60,6 +60,9 @@ if has micro; then
 	run sip ./ingest/sip . -benchtime 1s
 	run segment ./segment . -benchtime 1s
 	run index ./index . -benchtime 1x
+	run stats ./stats . -benchtime 1s -cpu 1
+	run qos ./qos . -benchtime 1s
+	run capture ./capture . -benchtime 1s
 fi
 
 loadparts=$(tr ',' '\n' <<<"$BENCH_PARTS" | grep -vx micro | paste -sd, - || true)

@@ -40,16 +40,19 @@ type job struct {
 
 // Dir is an open segment directory. Its methods are safe for concurrent use.
 type Dir struct {
-	dir    string
-	opts   Options
-	log    *slog.Logger
-	lock   *os.File
-	dec    *zstd.Decoder
-	cache  *blockCache
-	notify chan struct{}
-	queue  chan job
-	free   chan *pendingBlock
-	stop   chan struct{}
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	lock  *os.File
+	dec   *zstd.Decoder
+	cache *blockCache
+	// notifyMu guards notify: the channel closed at the next block write
+	// (every follower waiting on it wakes), then replaced.
+	notifyMu sync.Mutex
+	notify   chan struct{}
+	queue    chan job
+	free     chan *pendingBlock
+	stop     chan struct{}
 
 	tickerDone chan struct{}
 	writerDone chan struct{}
@@ -120,7 +123,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 		lock:       lock,
 		dec:        dec,
 		cache:      newBlockCache(opts.CacheBlocks),
-		notify:     make(chan struct{}, 1),
+		notify:     make(chan struct{}),
 		queue:      make(chan job, opts.QueueBlocks),
 		free:       make(chan *pendingBlock, opts.QueueBlocks+2),
 		stop:       make(chan struct{}),
@@ -346,6 +349,19 @@ func (d *Dir) closeFiles() {
 	}
 }
 
-// Notify returns a channel that receives a value after blocks are written. It
-// has a buffer of one: a receiver that is slow sees one value for many blocks.
-func (d *Dir) Notify() <-chan struct{} { return d.notify }
+// Notify returns a channel that is closed when a block is next written. Every
+// caller is woken, so several followers (the index, the statistics) each see
+// every write: take the channel, catch up, then wait on it.
+func (d *Dir) Notify() <-chan struct{} {
+	d.notifyMu.Lock()
+	defer d.notifyMu.Unlock()
+	return d.notify
+}
+
+// wake closes the channel Notify handed out and starts a new one.
+func (d *Dir) wake() {
+	d.notifyMu.Lock()
+	close(d.notify)
+	d.notify = make(chan struct{})
+	d.notifyMu.Unlock()
+}

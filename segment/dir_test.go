@@ -427,19 +427,29 @@ func TestBlockCache(t *testing.T) {
 	}
 }
 
+// TestNotify: every follower that took the channel before a block was written
+// is woken by it (the index and the statistics both follow the segments).
 func TestNotify(t *testing.T) {
 	d := mustOpen(t, t.TempDir(), Options{Now: newClock(baseTime()).Now, FlushInterval: time.Hour})
+	first, second := d.Notify(), d.Notify()
 	select {
-	case <-d.Notify():
+	case <-first:
 		t.Fatal("notified before any block")
 	default:
 	}
 	mustAppend(t, d, testRecord(0))
 	mustFlush(t, d)
+	for i, ch := range []<-chan struct{}{first, second} {
+		select {
+		case <-ch:
+		default:
+			t.Fatalf("follower %d not notified after a block was written", i+1)
+		}
+	}
 	select {
 	case <-d.Notify():
+		t.Fatal("a channel taken after the write is already closed")
 	default:
-		t.Fatal("no notification after a block was written")
 	}
 }
 

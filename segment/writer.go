@@ -122,10 +122,7 @@ func (w *writer) writeBlock(b *pendingBlock) {
 	w.hf.addBlock(bi)
 	d.mu.Unlock()
 	d.blocksOut.Add(1)
-	select {
-	case d.notify <- struct{}{}:
-	default:
-	}
+	d.wake()
 }
 
 // sync fsyncs the open file if anything was written since the last fsync.

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -251,21 +249,7 @@ func TestCallCorrelationFromKamailio(t *testing.T) {
 	token := strings.TrimSpace(string(d.tracectl("token", "create", "correlation", "--role", "viewer")))
 	get := func(t *testing.T, path string) []byte {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", d.webPort, path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
-		}
-		return body
+		return d.webGetWith(t, token, path)
 	}
 	spans := map[string][2]time.Time{} // each Call-ID's first and last message, from its own view
 	for _, seed := range slices.Sorted(maps.Keys(groups)) {

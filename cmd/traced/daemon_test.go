@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -277,4 +280,36 @@ func (d *daemon) sendUDP(pkts [][]byte) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
+}
+
+// webGet returns a function that GETs a path of d's web port with a viewer
+// token of its own, failing t unless the answer is 200.
+func webGet(t *testing.T, d *daemon) func(path string) []byte {
+	t.Helper()
+	token := strings.TrimSpace(string(d.tracectl("token", "create", "test-"+strconv.FormatInt(time.Now().UnixNano(), 36), "--role", "viewer")))
+	return func(path string) []byte {
+		t.Helper()
+		return d.webGetWith(t, token, path)
+	}
+}
+
+// webGetWith GETs a path of d's web port with token, failing t unless the
+// answer is 200.
+func (d *daemon) webGetWith(t testing.TB, token, path string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", d.webPort, path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return body
 }

@@ -115,6 +115,14 @@ func TestImportCaptures(t *testing.T) {
 	if got := d.searchAPI(window); got.Total != c.sip+c.rtcp {
 		t.Errorf("a search of the RTP sample's capture time range finds %d messages, want its %d SIP and %d RTCP", got.Total, c.sip, c.rtcp)
 	}
+	// Its call's QoS tab shows the packets, jitter and loss tshark reads in
+	// the capture, from the imported binary RTCP.
+	_, rtcpPkts := readQoSPcap(t)
+	var qres httpui.QoSResult
+	if err := json.Unmarshal(webGet(t, d)("/api/v1/calls/"+url.PathEscape(qosCallID)+"/qos"), &qres); err != nil {
+		t.Fatal(err)
+	}
+	checkLegA(t, qres, rtcpPkts, tsharkReports(t), "rtcp")
 	after := url.Values{"since": {c.last.Add(2 * time.Second).Format(time.RFC3339Nano)},
 		"until": {c.last.Add(time.Hour).Format(time.RFC3339Nano)}}
 	if got := d.searchAPI(after); got.Total != 0 {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -146,31 +144,6 @@ func tsharkReports(t *testing.T) map[int]tsharkReport {
 	return rows
 }
 
-// webGet returns a function that GETs a path of d's web port with a viewer
-// token and fails the test unless it answers 200.
-func webGet(t *testing.T, d *daemon) func(path string) []byte {
-	t.Helper()
-	token := strings.TrimSpace(string(d.tracectl("token", "create", "qos-"+strconv.FormatInt(time.Now().UnixNano(), 36), "--role", "viewer")))
-	return func(path string) []byte {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", d.webPort, path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
-		}
-		return body
-	}
-}
-
 // hepOf makes one HEPv3 packet.
 func hepOf(at time.Time, typ uint8, src, dst netip.AddrPort, corr string, payload []byte) []byte {
 	p := hep.Packet{Version: 3, Family: 4, Proto: 17, Src: src, Dst: dst, TsSec: uint32(at.Unix()),
@@ -247,29 +220,7 @@ func TestQoSEndToEnd(t *testing.T) {
 	want := tsharkReports(t)
 	d := startTraced(t, filepath.Join(t.TempDir(), "data"))
 
-	// The call is replayed as if captured two minutes ago.
-	shift := time.Now().Add(-2 * time.Minute).Sub(sip[0].at)
-	var pkts [][]byte
-	for _, p := range sip {
-		pkts = append(pkts, hepOf(p.at.Add(shift), 1, p.src, p.dst, "", p.payload))
-	}
-	onCall := func(p pcapUDP) bool {
-		return p.src == qosXLite && p.dst == qosGateway || p.src == qosGateway && p.dst == qosXLite
-	}
-	jsonSent := 0
-	for _, p := range rtcp {
-		pkts = append(pkts, hepOf(p.at.Add(shift), 5, p.src, p.dst, "", p.payload))
-		if onCall(p) {
-			r, err := qos.DecodeBinaryRTCP(p.payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pkts = append(pkts, hepOf(p.at.Add(shift), 5, p.src, p.dst, qosCallID, qos.EncodeRTCPJSON(r)))
-			jsonSent++
-		}
-	}
-	b := newBLeg(sip[0].at.Add(shift).Add(200 * time.Millisecond))
-	pkts = append(pkts, b.packets...)
+	pkts, jsonSent, b := qosCallPackets(t, sip, rtcp)
 	d.sendUDP(pkts)
 	d.waitStored(uint64(len(pkts)))
 
@@ -280,14 +231,7 @@ func TestQoSEndToEnd(t *testing.T) {
 	}
 	stream := func(leg string, ssrc uint32, src, dst netip.AddrPort) *httpui.QoSStream {
 		t.Helper()
-		for i := range res.Streams {
-			s := &res.Streams[i]
-			if s.Leg == leg && s.SSRC == fmt.Sprintf("0x%08x", ssrc) && s.Src == src.String() && s.Dst == dst.String() {
-				return s
-			}
-		}
-		t.Fatalf("no stream %s %#x %s → %s in %s", leg, ssrc, src, dst, streamList(res))
-		return nil
+		return qosStream(t, res, leg, ssrc, src, dst)
 	}
 	for _, s := range res.Streams {
 		if strings.Contains(s.Direction, "4801") || strings.Contains(s.Direction, "40379") {
@@ -296,60 +240,7 @@ func TestQoSEndToEnd(t *testing.T) {
 	}
 
 	// Leg A, both directions, from each source: what tshark reads.
-	for _, dir := range []struct {
-		ssrc     uint32
-		src, dst netip.AddrPort
-	}{{0xd2bd4e3e, qosXLite, qosGateway}, {0x58f33dea, qosGateway, qosXLite}} {
-		s := stream(qosCallID, dir.ssrc, dir.src, dir.dst)
-		if !strings.EqualFold(s.Codec, "PCMA") || s.ClockRate != 8000 || !slices.Contains(s.Sources, "rtcp") || !slices.Contains(s.Sources, "rtcp-json") {
-			t.Errorf("%s: codec %s/%d sources %v", s.Direction, s.Codec, s.ClockRate, s.Sources)
-		}
-		ssrc := fmt.Sprintf("0x%08x", dir.ssrc)
-		var wantPackets, wantLost []int64
-		var wantJitter, wantFraction []float64
-		for _, p := range rtcp {
-			w := want[p.frame]
-			if p.src == dir.src && p.dst == dir.dst && w.sender == ssrc {
-				wantPackets = append(wantPackets, w.packets)
-			}
-			if p.src == dir.dst && p.dst == dir.src && w.sender != ssrc {
-				for _, bl := range w.blocks {
-					if bl.ssrc == ssrc {
-						wantJitter = append(wantJitter, float64(bl.jitter)/8)
-						wantLost = append(wantLost, bl.lost)
-						wantFraction = append(wantFraction, float64(bl.fraction)*100/256)
-					}
-				}
-			}
-		}
-		if len(wantPackets) == 0 || len(wantJitter) == 0 {
-			t.Fatalf("%s: tshark has no reports", s.Direction)
-		}
-		for _, kind := range []string{"rtcp", "rtcp-json"} {
-			var packets, lost []int64
-			var jitter, fraction []float64
-			for _, p := range s.Points {
-				if p.Source != kind {
-					continue
-				}
-				if p.Packets != nil {
-					packets = append(packets, *p.Packets)
-				}
-				if p.JitterMS != nil {
-					jitter = append(jitter, *p.JitterMS)
-					lost = append(lost, *p.Lost)
-					fraction = append(fraction, *p.FractionLost)
-				}
-			}
-			if !slices.Equal(packets, wantPackets) || !slices.Equal(jitter, wantJitter) || !slices.Equal(lost, wantLost) ||
-				!slices.Equal(fraction, wantFraction) {
-				t.Errorf("%s from %s: packets %v jitter %v lost %v fraction %v; tshark: %v %v %v %v", s.Direction, kind,
-					packets, jitter, lost, fraction, wantPackets, wantJitter, wantLost, wantFraction)
-			}
-		}
-		t.Logf("%s SSRC %s: packets %v, jitter ms %v, lost %v (tshark and traced, binary and json)", s.Direction, ssrc,
-			wantPackets, wantJitter, wantLost)
-	}
+	checkLegA(t, res, rtcp, want, "rtcp", "rtcp-json")
 	if n := len(res.NoReports); n != 0 {
 		t.Errorf("SDP media without reports: %+v", res.NoReports)
 	}
@@ -403,4 +294,115 @@ func streamList(res httpui.QoSResult) string {
 		out = append(out, s.Leg+" "+s.SSRC+" "+s.Direction+" "+strings.Join(s.Sources, "+"))
 	}
 	return strings.Join(out, "; ")
+}
+
+// qosCallPackets is the call of the sample capture as HEP, replayed as if
+// captured two minutes ago: its SIP, its RTCP as binary HEP type 5 and, for
+// the RTCP of the call's own media, once more as HEP type 5 JSON with the
+// Call-ID as correlation id (jsonSent of them), and a B leg.
+func qosCallPackets(t *testing.T, sip, rtcp []pcapUDP) (pkts [][]byte, jsonSent int, b *bLeg) {
+	t.Helper()
+	// The call is replayed as if captured two minutes ago.
+	shift := time.Now().Add(-2 * time.Minute).Sub(sip[0].at)
+	for _, p := range sip {
+		pkts = append(pkts, hepOf(p.at.Add(shift), 1, p.src, p.dst, "", p.payload))
+	}
+	onCall := func(p pcapUDP) bool {
+		return p.src == qosXLite && p.dst == qosGateway || p.src == qosGateway && p.dst == qosXLite
+	}
+	for _, p := range rtcp {
+		pkts = append(pkts, hepOf(p.at.Add(shift), 5, p.src, p.dst, "", p.payload))
+		if onCall(p) {
+			r, err := qos.DecodeBinaryRTCP(p.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts = append(pkts, hepOf(p.at.Add(shift), 5, p.src, p.dst, qosCallID, qos.EncodeRTCPJSON(r)))
+			jsonSent++
+		}
+	}
+	b = newBLeg(sip[0].at.Add(shift).Add(200 * time.Millisecond))
+	pkts = append(pkts, b.packets...)
+	return pkts, jsonSent, b
+}
+
+// qosStream returns the stream of leg with ssrc from src to dst, failing t
+// when there is none.
+func qosStream(t *testing.T, res httpui.QoSResult, leg string, ssrc uint32, src, dst netip.AddrPort) *httpui.QoSStream {
+	t.Helper()
+	for i := range res.Streams {
+		s := &res.Streams[i]
+		if s.Leg == leg && s.SSRC == fmt.Sprintf("0x%08x", ssrc) && s.Src == src.String() && s.Dst == dst.String() {
+			return s
+		}
+	}
+	t.Fatalf("no stream %s %#x %s → %s in %s", leg, ssrc, src, dst, streamList(res))
+	return nil
+}
+
+// checkLegA checks both directions of the sample call's media in res against
+// what tshark reads in the capture: for each source kind (rtcp: the binary
+// packets, rtcp-json: the same as HEP type 5 JSON), the packets of every SR
+// and the jitter, cumulative and fractional loss of every report block.
+func checkLegA(t *testing.T, res httpui.QoSResult, rtcp []pcapUDP, want map[int]tsharkReport, kinds ...string) {
+	t.Helper()
+	// Leg A, both directions, from each source: what tshark reads.
+	for _, dir := range []struct {
+		ssrc     uint32
+		src, dst netip.AddrPort
+	}{{0xd2bd4e3e, qosXLite, qosGateway}, {0x58f33dea, qosGateway, qosXLite}} {
+		s := qosStream(t, res, qosCallID, dir.ssrc, dir.src, dir.dst)
+		hasAll := true
+		for _, k := range kinds {
+			hasAll = hasAll && slices.Contains(s.Sources, k)
+		}
+		if !strings.EqualFold(s.Codec, "PCMA") || s.ClockRate != 8000 || !hasAll {
+			t.Errorf("%s: codec %s/%d sources %v", s.Direction, s.Codec, s.ClockRate, s.Sources)
+		}
+		ssrc := fmt.Sprintf("0x%08x", dir.ssrc)
+		var wantPackets, wantLost []int64
+		var wantJitter, wantFraction []float64
+		for _, p := range rtcp {
+			w := want[p.frame]
+			if p.src == dir.src && p.dst == dir.dst && w.sender == ssrc {
+				wantPackets = append(wantPackets, w.packets)
+			}
+			if p.src == dir.dst && p.dst == dir.src && w.sender != ssrc {
+				for _, bl := range w.blocks {
+					if bl.ssrc == ssrc {
+						wantJitter = append(wantJitter, float64(bl.jitter)/8)
+						wantLost = append(wantLost, bl.lost)
+						wantFraction = append(wantFraction, float64(bl.fraction)*100/256)
+					}
+				}
+			}
+		}
+		if len(wantPackets) == 0 || len(wantJitter) == 0 {
+			t.Fatalf("%s: tshark has no reports", s.Direction)
+		}
+		for _, kind := range kinds {
+			var packets, lost []int64
+			var jitter, fraction []float64
+			for _, p := range s.Points {
+				if p.Source != kind {
+					continue
+				}
+				if p.Packets != nil {
+					packets = append(packets, *p.Packets)
+				}
+				if p.JitterMS != nil {
+					jitter = append(jitter, *p.JitterMS)
+					lost = append(lost, *p.Lost)
+					fraction = append(fraction, *p.FractionLost)
+				}
+			}
+			if !slices.Equal(packets, wantPackets) || !slices.Equal(jitter, wantJitter) || !slices.Equal(lost, wantLost) ||
+				!slices.Equal(fraction, wantFraction) {
+				t.Errorf("%s from %s: packets %v jitter %v lost %v fraction %v; tshark: %v %v %v %v", s.Direction, kind,
+					packets, jitter, lost, fraction, wantPackets, wantJitter, wantLost, wantFraction)
+			}
+		}
+		t.Logf("%s SSRC %s: packets %v, jitter ms %v, lost %v (tshark and traced: %v)", s.Direction, ssrc,
+			wantPackets, wantJitter, wantLost, kinds)
+	}
 }

@@ -41,8 +41,9 @@ type ChartDot struct {
 
 // ChartTick is an axis label at a position (Y for the value axis, X for time).
 type ChartTick struct {
-	Pos   int
-	Label string
+	Pos    int
+	Label  string
+	Anchor string // SVG text-anchor of a time label: the first starts, the last ends at its tick, so neither is cut
 }
 
 const (
@@ -102,7 +103,8 @@ func LayoutChart(title string, t0, t1 time.Time, pts []ChartPoint, floor float64
 	}
 	for i := 0; i <= 2; i++ {
 		t := t0.Add(time.Duration(float64(t1.Sub(t0)) * float64(i) / 2))
-		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.In(tz).Format("15:04:05")})
+		anchor := [...]string{"start", "middle", "end"}[i]
+		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.In(tz).Format("15:04:05"), Anchor: anchor})
 	}
 	b := make([]byte, 0, len(pts)*10)
 	for i, p := range pts {

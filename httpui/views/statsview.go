@@ -105,9 +105,13 @@ func LayoutSeries(title, testID string, t0, t1 time.Time, pts []ChartPoint, tz *
 	}
 	if !c.Empty {
 		span := t1.Sub(t0)
+		layout := "Jan 2 15:04"
+		if span <= 24*time.Hour {
+			layout = "15:04"
+		}
 		for i := range c.XTicks {
 			t := t0.Add(time.Duration(float64(span) * float64(i) / float64(max(1, len(c.XTicks)-1))))
-			c.XTicks[i].Label = t.In(tz).Format("Jan 2 15:04")
+			c.XTicks[i].Label = t.In(tz).Format(layout)
 		}
 		for i, p := range pts {
 			c.Dots[i].Title = p.T.In(tz).Format("Jan 2 15:04") + ": " + formatValue(p.V)
