@@ -101,7 +101,7 @@ func join(parts ...[]sipMsg) []sipMsg {
 // countInto counts msgs with a fresh engine into sets of the hour each message
 // falls in (its capture hour stands for the hour it was stored in), and
 // returns the report of all.
-func countAll(t *testing.T, msgs []sipMsg) (*Report, map[segment.Hour]*Set) {
+func countAll(t testing.TB, msgs []sipMsg) (*Report, map[segment.Hour]*Set) {
 	t.Helper()
 	msgs = slices.Clone(msgs)
 	slices.SortStableFunc(msgs, func(a, b sipMsg) int { return cmp.Compare(a.at, b.at) })
