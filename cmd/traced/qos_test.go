@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -286,6 +288,7 @@ func TestQoSEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("%d packets sent (%d RTCP as JSON); %d streams", len(pkts), jsonSent, len(res.Streams))
+	checkRTCPMetrics(t, string(get("/metrics")), pkts)
 }
 
 func streamList(res httpui.QoSResult) string {
@@ -405,4 +408,48 @@ func checkLegA(t *testing.T, res httpui.QoSResult, rtcp []pcapUDP, want map[int]
 		t.Logf("%s SSRC %s: packets %v, jitter ms %v, lost %v (tshark and traced: %v)", s.Direction, ssrc,
 			wantPackets, wantJitter, wantLost, kinds)
 	}
+}
+
+// checkRTCPMetrics checks the RTCP histograms of /metrics against the RTCP
+// sent: one observation per report block about a received stream (not the
+// reporter's own SSRC, not SSRC 0), binary and JSON alike, with jitter in
+// seconds at 8 kHz.
+func checkRTCPMetrics(t *testing.T, metrics string, pkts [][]byte) {
+	t.Helper()
+	blocks, jitter := 0, 0.0
+	var p hep.Packet
+	for _, b := range pkts {
+		if err := hep.Decode(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.ProtoType != 5 {
+			continue
+		}
+		r, _, err := qos.DecodeRTCP(p.Payload)
+		if err != nil {
+			continue
+		}
+		for _, bl := range r.Blocks {
+			if bl.SSRC != 0 && bl.SSRC != r.SSRC {
+				blocks++
+				jitter += float64(bl.Jitter) / 8000
+			}
+		}
+	}
+	if blocks == 0 {
+		t.Fatal("no RTCP report block sent")
+	}
+	for _, name := range []string{"traced_rtcp_jitter_seconds_count", "traced_rtcp_fraction_lost_count", "traced_rtcp_mos_count"} {
+		if !strings.Contains(metrics, fmt.Sprintf("%s %d\n", name, blocks)) {
+			t.Errorf("/metrics lacks %s %d", name, blocks)
+		}
+	}
+	m := regexp.MustCompile(`traced_rtcp_jitter_seconds_sum ([0-9.e+-]+)`).FindStringSubmatch(metrics)
+	if m == nil {
+		t.Fatal("/metrics has no traced_rtcp_jitter_seconds_sum")
+	}
+	if got, _ := strconv.ParseFloat(m[1], 64); math.Abs(got-jitter) > 1e-9*max(1, jitter) {
+		t.Errorf("traced_rtcp_jitter_seconds_sum %v, want %v", got, jitter)
+	}
+	t.Logf("/metrics: %d RTCP report blocks, jitter sum %.6f s", blocks, jitter)
 }
