@@ -134,6 +134,7 @@ type engine struct {
 	ips   map[netip.Addr]ipState
 	now   int64 // latest capture time seen
 	swept int64 // capture time of the last sweep
+	room  int64 // capture time of the last makeRoom
 	msg   record.Message
 	buf   []byte
 	// tot, when not nil, receives every count besides the hour's set (the live
@@ -276,7 +277,7 @@ func (e *engine) invite(h *sip.Headers, t int64, s *Set, mn *Minute) {
 	e.add(s, func(c *Counts) { c.Calls[callAttempts]++ })
 	mn.Attempts++
 	if len(e.calls) >= e.lim.MaxCalls {
-		e.sweep(s)
+		e.makeRoom(s)
 		if len(e.calls) >= e.lim.MaxCalls {
 			// Counted as an attempt, but its outcome cannot be followed.
 			e.add(s, func(c *Counts) { c.Calls[callUnresolved]++ })
@@ -487,6 +488,27 @@ func (e *engine) sweep(s *Set) {
 	for a, st := range e.ips {
 		if minute-st.minute > 60 {
 			delete(e.ips, a)
+		}
+	}
+}
+
+// makeRoom frees the calls table when it is full: a sweep, then, if it is
+// still nearly full, every finished call (a late copy of a finished call's
+// final response then finds no call and is ignored, as it would be anyway).
+// It runs at most once per 100 ms of capture time: under a flood of new calls
+// a full table costs one scan per interval, not one per INVITE.
+func (e *engine) makeRoom(s *Set) {
+	if e.room != 0 && e.now-e.room < 100e3 {
+		return
+	}
+	e.room = e.now
+	e.sweep(s)
+	if len(e.calls) < e.lim.MaxCalls*9/10 {
+		return
+	}
+	for k, c := range e.calls {
+		if c.done {
+			delete(e.calls, k)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -308,5 +310,30 @@ func TestScannerUA(t *testing.T) {
 		if got := ScannerUA([]byte(ua)); got != want {
 			t.Errorf("ScannerUA(%q) = %v, want %v", ua, got, want)
 		}
+	}
+}
+
+// TestFullCallTable: with the table of calls full of finished calls, new
+// attempts still get their outcomes (finished calls are forgotten early), and
+// the table is not scanned for every INVITE.
+func TestFullCallTable(t *testing.T) {
+	e := newEngine(Limits{MaxCalls: 100})
+	set := NewSet(segment.HourOf(testBase))
+	var msgs []sipMsg
+	// A call every 100 ms, each answered after 2.3 s: about 23 in progress at
+	// once, and 320 finished within the 32 s they are remembered.
+	for i := range 400 {
+		msgs = append(msgs, answeredCall(time.Duration(i)*100*time.Millisecond, fmt.Sprintf("full-%d", i))...)
+	}
+	slices.SortStableFunc(msgs, func(a, b sipMsg) int { return cmp.Compare(a.at, b.at) })
+	for _, m := range msgs {
+		e.count(m.rec(), set)
+	}
+	r := Build([]*Set{set})
+	if r.Calls.Attempts != 400 || r.Calls.Answered != 400 || r.Calls.Unresolved != 0 {
+		t.Errorf("with a table of 100 calls: %+v, want 400 attempts, all answered", r.Calls)
+	}
+	if len(e.calls) > 100 {
+		t.Errorf("%d calls in a table of 100", len(e.calls))
 	}
 }
