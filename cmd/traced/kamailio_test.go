@@ -191,8 +191,16 @@ func checkArchive(t *testing.T, d *daemon, cfg peer.KamailioConfig, pcap string,
 				t.Errorf("stored %s %s→%s (cseq %s) matches nothing on the wire", m.Method+strconv.Itoa(m.Status), m.Src, m.Dst, m.CSeq)
 				continue
 			}
+			// The stored time is Kamailio's HEP timestamp. Kamailio stamps
+			// a relayed reply with the time it received it, so on a loaded
+			// machine (CI runs test packages side by side) the copy of a
+			// relayed reply can be stamped hundreds of milliseconds before
+			// it reached the wire. That traced stores exactly the time the
+			// sender gives is shown by ingest's tests (TestImportStoresWith
+			// CaptureTimes, the HEP fixtures); this bound only says the
+			// archive's times are the call's.
 			tm, _ = time.Parse(time.RFC3339Nano, m.Time)
-			if dt := tm.Sub(w.time).Abs(); dt > 200*time.Millisecond {
+			if dt := tm.Sub(w.time).Abs(); dt > time.Second {
 				t.Errorf("%s %s: capture time %s is %s away from the wire's %s", id, archiveKey(m), m.Time, dt, w.time.UTC().Format(time.RFC3339Nano))
 			}
 			archived[archiveKey(m)] = true
