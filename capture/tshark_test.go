@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"traced/internal/peer"
+
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -39,28 +41,7 @@ var samples = []struct {
 // CI) when it is missing.
 func sampleDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	pcaps := filepath.Join(dir, "..", "shared", "pcaps")
-	if _, err := os.Stat(pcaps); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("sample captures missing: %v", err)
-		}
-		t.Skipf("sample captures missing (%v): skipped outside CI", err)
-	}
-	return pcaps
+	return peer.SampleCapture(t, "")
 }
 
 func needTshark(t testing.TB) string {

@@ -81,35 +81,45 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ner, prometheus.GaugeValue, float64(eff)/float64(att))
 	}
 	r := c.src.RTCP()
-	ch <- distHistogram(c.rtcpJitter, r.Jitter, stats.JitterBoundsMS(), 1e-3)
-	ch <- distHistogram(c.rtcpLoss, r.Loss, stats.LossBounds(), 1)
-	ch <- distHistogram(c.rtcpMOS, r.MOS, stats.MOSBounds(), 1)
+	ch <- distHistogram(c.rtcpJitter, r.Jitter, 1e-3)
+	ch <- distHistogram(c.rtcpLoss, r.Loss, 1)
+	ch <- distHistogram(c.rtcpMOS, r.MOS, 1)
 }
 
-// delayHistogram turns a delay report (per-bucket counts in ms) into a
-// cumulative histogram in seconds.
+// delayHistogram is a delay report (per-bucket counts in ms) as a histogram in
+// seconds.
 func delayHistogram(d *prometheus.Desc, r stats.DelayReport) prometheus.Metric {
-	buckets := map[float64]uint64{}
-	var cum uint64
+	var bounds []float64
+	var counts []int64
 	for _, b := range r.Buckets {
-		cum += uint64(b.Count)
 		if b.LeMS > 0 {
-			buckets[float64(b.LeMS)/1000] = cum
+			bounds = append(bounds, float64(b.LeMS)/1000)
 		}
+		counts = append(counts, b.Count)
 	}
-	return prometheus.MustNewConstHistogram(d, uint64(r.Samples), r.MeanMS*float64(r.Samples)/1000, buckets)
+	return histogram(d, bounds, counts, r.Samples, r.MeanMS*float64(r.Samples)/1000)
 }
 
-// distHistogram turns a distribution into a cumulative histogram, its values
-// multiplied by scale.
-func distHistogram(d *prometheus.Desc, dist stats.Dist, bounds []float64, scale float64) prometheus.Metric {
-	buckets := map[float64]uint64{}
+// distHistogram is a distribution as a histogram, its values multiplied by
+// scale.
+func distHistogram(d *prometheus.Desc, dist stats.Dist, scale float64) prometheus.Metric {
+	bounds := make([]float64, len(dist.Bounds))
+	for i, b := range dist.Bounds {
+		bounds[i] = b * scale
+	}
+	return histogram(d, bounds, dist.Buckets, dist.Count, dist.Sum*scale)
+}
+
+// histogram makes a Prometheus histogram of per-bucket counts (counts[i] for
+// values up to bounds[i], a last count above them).
+func histogram(d *prometheus.Desc, bounds []float64, counts []int64, count int64, sum float64) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
 	var cum uint64
 	for i, b := range bounds {
-		if i < len(dist.Buckets) {
-			cum += uint64(dist.Buckets[i])
+		if i < len(counts) {
+			cum += uint64(counts[i])
 		}
-		buckets[b*scale] = cum
+		buckets[b] = cum
 	}
-	return prometheus.MustNewConstHistogram(d, uint64(dist.Count), dist.Sum*scale, buckets)
+	return prometheus.MustNewConstHistogram(d, uint64(count), sum, buckets)
 }

@@ -83,16 +83,11 @@ func (wb *Web) statsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Since = since.In(loc).Format("2006-01-02T15:04:05")
 	p.Until = until.In(loc).Format("2006-01-02T15:04:05")
-	for _, pr := range []struct {
-		name, label string
-		d           time.Duration
-	}{{"1h", "Last hour", time.Hour}, {"6h", "6 hours", 6 * time.Hour}, {"24h", "24 hours", 24 * time.Hour}, {"7d", "7 days", 7 * 24 * time.Hour}} {
-		v := url.Values{"since": {pr.name}, "tz": {tzName}}
-		if pr.name == "7d" {
-			v.Set("since", "168h")
-		}
-		p.Presets = append(p.Presets, views.Tab{Name: pr.name, Label: pr.label, Href: "/stats?" + v.Encode(),
-			On: q.Get("until") == "" && (q.Get("since") == v.Get("since") || q.Get("since") == "" && pr.name == "24h")})
+	// Quick ranges back from now; 24 hours is the default.
+	for _, pr := range []struct{ since, label string }{{"1h", "Last hour"}, {"6h", "6 hours"}, {"24h", "24 hours"}, {"168h", "7 days"}} {
+		v := url.Values{"since": {pr.since}, "tz": {tzName}}
+		on := q.Get("until") == "" && (q.Get("since") == pr.since || q.Get("since") == "" && pr.since == "24h")
+		p.Presets = append(p.Presets, views.Tab{Name: pr.since, Label: pr.label, Href: "/stats?" + v.Encode(), On: on})
 	}
 	api := url.Values{"since": {since.UTC().Format(time.RFC3339)}, "until": {until.UTC().Format(time.RFC3339)}}
 	p.APIHref = "/api/v1/stats?" + api.Encode()

@@ -61,8 +61,17 @@ func (f fileStats) Cumulative() stats.Counts {
 	return c
 }
 
-func (f fileStats) LastHour() (attempts, answered, effective int64) { return 6, 3, 5 }
-func (f fileStats) RTCP() stats.RTCPTotals                          { return stats.RTCPTotals{} }
+// LastHour sums the fixture's per-minute series, as stats.Stats does for the
+// last 60 minutes.
+func (f fileStats) LastHour() (attempts, answered, effective int64) {
+	for _, s := range f.sets {
+		for _, m := range s.Minutes {
+			attempts, answered, effective = attempts+m.Attempts, answered+m.Answered, effective+m.Answered+m.Effective
+		}
+	}
+	return attempts, answered, effective
+}
+func (f fileStats) RTCP() stats.RTCPTotals { return stats.RTCPTotals{} }
 
 // statsHour is the hour of the fixture.
 var statsHour = time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC)
@@ -146,8 +155,11 @@ traced_scanner_alarms_total{kind="ua"} 1
 # HELP traced_asr_ratio Answer seizure ratio over the last 60 minutes (answered / attempts).
 # TYPE traced_asr_ratio gauge
 traced_asr_ratio 0.5
+# HELP traced_ner_ratio Network effectiveness ratio over the last 60 minutes (ITU-T E.425).
+# TYPE traced_ner_ratio gauge
+traced_ner_ratio 0.8333333333333334
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "traced_calls_total", "traced_scanner_alarms_total", "traced_asr_ratio"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "traced_calls_total", "traced_scanner_alarms_total", "traced_asr_ratio", "traced_ner_ratio"); err != nil {
 		t.Error(err)
 	}
 	// Bounded labels: methods from the fixed set, codes 100-699.

@@ -1,7 +1,8 @@
 package qos
 
 import (
-	"errors"
+	"traced/internal/peer"
+
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,7 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-const rtcpPcap = "/work/shared/pcaps/heplify-rtp_rtcp_sip_ipv4_udp.pcap"
+const rtcpPcap = "heplify-rtp_rtcp_sip_ipv4_udp.pcap" // in shared/pcaps
 
 // pcapRTCP is one RTCP packet of the capture.
 type pcapRTCP struct {
@@ -30,10 +31,7 @@ type pcapRTCP struct {
 // 2, packet type 200 to 207).
 func readPcapRTCP(t testing.TB, path string) []pcapRTCP {
 	t.Helper()
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s is not here", path)
-	}
+	f, err := os.Open(peer.SampleCapture(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +80,7 @@ func tsharkRTCP(t *testing.T, path string) map[int]tsharkRow {
 	// tshark tells RTCP by the SDP it has seen; the gateway's other leg
 	// (200.57.7.196:40379 ↔ 200.57.7.199:4801) has no SDP in the capture, so
 	// its port is decoded as RTCP explicitly.
-	out, err := exec.Command(bin, "-r", path, "-d", "udp.port==4801,rtcp", "-Y", "rtcp", "-T", "fields", "-E", "separator=|",
+	out, err := exec.Command(bin, "-r", peer.SampleCapture(t, path), "-d", "udp.port==4801,rtcp", "-Y", "rtcp", "-T", "fields", "-E", "separator=|",
 		"-e", "frame.number", "-e", "rtcp.senderssrc", "-e", "rtcp.sender.packetcount", "-e", "rtcp.ssrc.identifier",
 		"-e", "rtcp.ssrc.fraction", "-e", "rtcp.ssrc.cum_nr", "-e", "rtcp.ssrc.jitter", "-e", "rtcp.ssrc.lsr",
 		"-e", "rtcp.ssrc.dlsr").Output()

@@ -137,9 +137,6 @@ type engine struct {
 	room  int64 // capture time of the last makeRoom
 	msg   record.Message
 	buf   []byte
-	// tot, when not nil, receives every count besides the hour's set (the live
-	// totals behind /metrics).
-	tot *Counts
 	// rtcp, when not nil, gets the RTCP of live blocks (rtcp.go).
 	rtcp *RTCPTotals
 }
@@ -151,14 +148,6 @@ func newEngine(lim Limits) *engine {
 		calls: map[uint64]call{}, regs: map[uint64]reg{}, ips: map[netip.Addr]ipState{}, buf: make([]byte, 0, 64)}
 	e.h.SetSeed(e.seed)
 	return e
-}
-
-// add applies f to the hour's counts and to the live totals.
-func (e *engine) add(s *Set, f func(c *Counts)) {
-	f(&s.Counts)
-	if e.tot != nil {
-		f(e.tot)
-	}
 }
 
 // callKey hashes a Call-ID.
@@ -186,7 +175,7 @@ func (e *engine) msgKey(h *sip.Headers) uint64 {
 
 // count counts one stored record into s, the set of the hour it is stored in.
 func (e *engine) count(r segment.Record, s *Set) {
-	e.add(s, func(c *Counts) { c.Records++ })
+	s.Records++
 	if record.Decode(r, &e.msg) != nil {
 		return
 	}
@@ -217,10 +206,10 @@ func (e *engine) count(r segment.Record, s *Set) {
 		e.authFailure(key, t, s, dup)
 	}
 	if dup {
-		e.add(s, func(c *Counts) { c.Copies++ })
+		s.Copies++
 		return
 	}
-	e.add(s, func(c *Counts) { c.Messages++ })
+	s.Messages++
 	mn := s.minute(t)
 	mn.Messages++
 	if h.Request {
@@ -232,7 +221,8 @@ func (e *engine) count(r segment.Record, s *Set) {
 		return
 	}
 	cm := methodIndex(h.CSeqMethod)
-	e.add(s, func(c *Counts) { c.Responses[code]++; c.ByCSeq[cm][code/100]++ })
+	s.Responses[code]++
+	s.ByCSeq[cm][code/100]++
 	switch cm {
 	case mINVITE:
 		e.callResponse(h, t, s, mn)
@@ -243,7 +233,7 @@ func (e *engine) count(r segment.Record, s *Set) {
 
 func (e *engine) request(h *sip.Headers, t int64, s *Set, mn *Minute) {
 	mi := methodIndex(h.Method)
-	e.add(s, func(c *Counts) { c.Requests[mi]++ })
+	s.Requests[mi]++
 	src := e.msg.Src.Addr()
 	if src.IsValid() {
 		e.buf = src.Unmap().AppendTo(e.buf[:0])
@@ -274,13 +264,13 @@ func (e *engine) invite(h *sip.Headers, t int64, s *Set, mn *Minute) {
 		}
 		return
 	}
-	e.add(s, func(c *Counts) { c.Calls[callAttempts]++ })
+	s.Calls[callAttempts]++
 	mn.Attempts++
 	if len(e.calls) >= e.lim.MaxCalls {
 		e.makeRoom(s)
 		if len(e.calls) >= e.lim.MaxCalls {
 			// Counted as an attempt, but its outcome cannot be followed.
-			e.add(s, func(c *Counts) { c.Calls[callUnresolved]++ })
+			s.Calls[callUnresolved]++
 			return
 		}
 	}
@@ -300,18 +290,16 @@ func (e *engine) callResponse(h *sip.Headers, t int64, s *Set, mn *Minute) {
 	case code < 200:
 		if !c.ringing {
 			c.ringing = true
-			e.add(s, func(cs *Counts) { cs.PDD.Observe((t - c.invite) / 1000) })
+			s.PDD.Observe((t - c.invite) / 1000)
 		}
 	case code < 300:
 		if !c.ringing {
 			c.ringing = true
-			e.add(s, func(cs *Counts) { cs.PDD.Observe((t - c.invite) / 1000) })
+			s.PDD.Observe((t - c.invite) / 1000)
 		}
-		e.add(s, func(cs *Counts) {
-			cs.Calls[callAnswered]++
-			cs.Final[code]++
-			cs.Setup.Observe((t - c.invite) / 1000)
-		})
+		s.Calls[callAnswered]++
+		s.Final[code]++
+		s.Setup.Observe((t - c.invite) / 1000)
 		mn.Answered++
 		c.done = true
 	case code == 401 || code == 407:
@@ -336,18 +324,16 @@ func NEREffective(code int) bool {
 
 // fail counts a failed call attempt with final code.
 func (e *engine) fail(code int, dest []byte, s *Set, mn *Minute) {
-	e.add(s, func(cs *Counts) {
-		cs.Calls[callFailed]++
-		cs.Final[code]++
-		switch code {
-		case 486, 600:
-			cs.Calls[callBusy]++
-		case 480, 487:
-			cs.Calls[callNoAnswer]++
-		case 603, 607:
-			cs.Calls[callRejected]++
-		}
-	})
+	s.Calls[callFailed]++
+	s.Final[code]++
+	switch code {
+	case 486, 600:
+		s.Calls[callBusy]++
+	case 480, 487:
+		s.Calls[callNoAnswer]++
+	case 603, 607:
+		s.Calls[callRejected]++
+	}
 	mn.Failed++
 	if NEREffective(code) {
 		mn.Effective++
@@ -366,7 +352,7 @@ func (e *engine) regResponse(h *sip.Headers, t int64, s *Set) {
 	k := e.callKey(h.CallID)
 	switch {
 	case code < 300:
-		e.add(s, func(c *Counts) { c.Regs[regOK]++ })
+		s.Regs[regOK]++
 		delete(e.regs, k)
 	case code == 401 || code == 407:
 		r, ok := e.regs[k]
@@ -376,16 +362,16 @@ func (e *engine) regResponse(h *sip.Headers, t int64, s *Set) {
 		case ok && t-r.at <= e.lim.Linger:
 			// Challenged again right after answering a challenge: the
 			// credentials were refused.
-			e.add(s, func(c *Counts) { c.Regs[regFailed]++ })
+			s.Regs[regFailed]++
 			delete(e.regs, k)
 		default:
-			e.add(s, func(c *Counts) { c.Regs[regChallenges]++ })
+			s.Regs[regChallenges]++
 			if len(e.regs) < e.lim.MaxRegs {
 				e.regs[k] = reg{at: t, cseq: h.CSeq}
 			}
 		}
 	default:
-		e.add(s, func(c *Counts) { c.Regs[regFailed]++ })
+		s.Regs[regFailed]++
 		delete(e.regs, k)
 	}
 }
@@ -427,7 +413,7 @@ func (e *engine) authFailure(key uint64, t int64, s *Set, dup bool) {
 		s.AlarmList[st.burstIdx].Count++
 	case st.burstHour != cur && int(st.n) >= e.lim.BurstThreshold:
 		st.burstHour, st.burstIdx = cur, -1
-		e.add(s, func(c *Counts) { c.Alarms[AlarmAuthBurst]++ })
+		s.Alarms[AlarmAuthBurst]++
 		if len(s.AlarmList) < maxAlarmList {
 			st.burstIdx = int32(len(s.AlarmList))
 			s.AlarmList = append(s.AlarmList, Alarm{Kind: "auth_burst", IP: dst.String(), Time: t, Count: int64(st.n)})
@@ -451,7 +437,7 @@ func (e *engine) uaAlarm(src netip.Addr, ua []byte, t int64, s *Set) {
 		st.uaHour = cur
 		e.ips[src] = st
 	}
-	e.add(s, func(c *Counts) { c.Alarms[AlarmUA]++ })
+	s.Alarms[AlarmUA]++
 	if len(s.AlarmList) < maxAlarmList {
 		ip := ""
 		if src.IsValid() {
@@ -474,7 +460,7 @@ func (e *engine) sweep(s *Set) {
 			if c.challenged != 0 {
 				e.fail(int(c.challenged), nil, s, s.minute(now))
 			} else {
-				e.add(s, func(cs *Counts) { cs.Calls[callUnresolved]++ })
+				s.Calls[callUnresolved]++
 			}
 			delete(e.calls, k)
 		}

@@ -131,21 +131,17 @@ func (s *Stats) Cumulative() Counts {
 	s.mu.Lock()
 	c := s.ret.counts
 	memo := s.sum
-	var active []*Set
 	for _, st := range s.active {
-		active = append(active, st.set.Clone())
+		c.Merge(&st.set.Counts) // counts only: no copy of the set's tables
 	}
 	s.mu.Unlock()
-	if memo == nil || !slices.Equal(memo.hours, s.finishedHours()) {
-		memo = s.sumFinished()
+	if hours := s.finishedHours(); memo == nil || !slices.Equal(memo.hours, hours) {
+		memo = s.sumFinished(hours)
 		s.mu.Lock()
 		s.sum = memo
 		s.mu.Unlock()
 	}
 	c.Merge(&memo.counts)
-	for _, set := range active {
-		c.Merge(&set.Counts)
-	}
 	return c
 }
 
@@ -164,8 +160,8 @@ func (s *Stats) finishedHours() []segment.Hour {
 	return slices.DeleteFunc(all, func(h segment.Hour) bool { return s.active[h] != nil })
 }
 
-func (s *Stats) sumFinished() *finishedSum {
-	f := &finishedSum{hours: s.finishedHours()}
+func (s *Stats) sumFinished(hours []segment.Hour) *finishedSum {
+	f := &finishedSum{hours: hours}
 	for _, h := range f.hours {
 		set, active, err := s.snapshot(h)
 		if err != nil || active {

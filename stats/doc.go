@@ -94,10 +94,12 @@
 // every capture point's copy counts toward the address it was sent to, once.
 // Each hour lists its first 200 alarms; all are counted.
 //
-// # Live totals
+// # Counters for /metrics
 //
-// Totals are what the follower counted from blocks written since the process
-// started (not the catch-up of older blocks): the monotonic counters /metrics
-// exposes. LastHour gives the attempts, answered and NER-effective calls of the
-// last 60 minutes from the per-minute series.
+// Cumulative is the counts of every hour ever counted, the hours retention
+// deleted included (cumulative.go): counters that never go down and survive
+// restarts. RTCP gives the RTCP distributions of live traffic only (blocks
+// written after the first pass, not the catch-up of the archive; rtcp.go).
+// LastHour gives the attempts, answered and NER-effective calls of the last 60
+// minutes from the per-minute series.
 package stats

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"traced/ingest/hep"
 	"traced/ingest/record"
 	"traced/segment"
 )
@@ -120,4 +122,35 @@ func countAll(t testing.TB, msgs []sipMsg) (*Report, map[segment.Hour]*Set) {
 		list = append(list, s)
 	}
 	return Build(list), sets
+}
+
+// rtcpRec is a stored HEP type 5 record holding a binary RTCP receiver report
+// from SSRC reporter about SSRC source, with the given jitter (RTP units) and
+// fraction lost (of 256).
+func rtcpRec(at time.Duration, reporter, source, jitter uint32, fraction uint8) segment.Record {
+	rr := make([]byte, 32)
+	rr[0], rr[1] = 0x81, 201 // version 2, one report block, RR
+	binary.BigEndian.PutUint16(rr[2:], 7)
+	binary.BigEndian.PutUint32(rr[4:], reporter)
+	binary.BigEndian.PutUint32(rr[8:], source)
+	rr[12] = fraction
+	binary.BigEndian.PutUint32(rr[20:], jitter)
+	tm := testBase.Add(at)
+	p := hep.Packet{Version: 3, Family: 4, Proto: 17, ProtoType: 5, TsSec: uint32(tm.Unix()), TsUsec: uint32(tm.Nanosecond() / 1000),
+		Src: addr("192.0.2.10:4001"), Dst: addr("192.0.2.20:4001"), Payload: rr}
+	h := record.Header{Kind: record.KindHEP, Listener: record.ListenerUDP, Recv: tm.UnixMicro(), Agent: netip.MustParseAddrPort("10.0.0.1:9060")}
+	return segment.Record{Time: tm.UnixMicro(), Data: record.Append(nil, &h, hep.AppendV3(nil, &p))}
+}
+
+// appendRecords appends records to d and flushes.
+func appendRecords(t *testing.T, d *segment.Dir, recs ...segment.Record) {
+	t.Helper()
+	for _, r := range recs {
+		if err := d.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -5,7 +5,13 @@ package stats
 // above the last bound. The bounds are fixed so that histograms of different
 // hours merge by adding their buckets.
 func Bounds() []int64 {
-	return []int64{50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 7500,
+	b := bounds()
+	return b[:]
+}
+
+// bounds returns the bounds by value: no allocation on the counting path.
+func bounds() [numBuckets - 1]int64 {
+	return [...]int64{50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 7500,
 		10000, 15000, 20000, 30000, 60000}
 }
 
@@ -21,46 +27,13 @@ type Hist struct {
 
 // bucketOf returns the bucket of a delay of ms milliseconds.
 func bucketOf(ms int64) int {
-	// The bounds are few; a linear scan beats building a slice per call.
-	switch {
-	case ms <= 50:
-		return 0
-	case ms <= 100:
-		return 1
-	case ms <= 200:
-		return 2
-	case ms <= 300:
-		return 3
-	case ms <= 500:
-		return 4
-	case ms <= 750:
-		return 5
-	case ms <= 1000:
-		return 6
-	case ms <= 1500:
-		return 7
-	case ms <= 2000:
-		return 8
-	case ms <= 3000:
-		return 9
-	case ms <= 4000:
-		return 10
-	case ms <= 5000:
-		return 11
-	case ms <= 7500:
-		return 12
-	case ms <= 10000:
-		return 13
-	case ms <= 15000:
-		return 14
-	case ms <= 20000:
-		return 15
-	case ms <= 30000:
-		return 16
-	case ms <= 60000:
-		return 17
+	b := bounds()
+	for i, le := range b {
+		if ms <= le {
+			return i
+		}
 	}
-	return 18
+	return len(b)
 }
 
 // Observe adds one delay.

@@ -313,14 +313,6 @@ func delay(h *Hist) DelayReport {
 	return d
 }
 
-// Totals returns what live traffic (blocks written since the first pass) has
-// counted since Open: the figures behind the Prometheus counters.
-func (s *Stats) Totals() Counts {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.totals
-}
-
 // RTCP returns the RTCP quality distributions of live traffic since Open.
 func (s *Stats) RTCP() RTCPTotals {
 	s.mu.Lock()

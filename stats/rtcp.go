@@ -26,19 +26,22 @@ func LossBounds() []float64 { return []float64{0, 0.005, 0.01, 0.02, 0.03, 0.05,
 // MOSBounds are MOS values (1..5).
 func MOSBounds() []float64 { return []float64{2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.4} }
 
-// Dist is a fixed-bucket distribution (Buckets[i] counts values ≤ bounds[i],
+// Dist is a fixed-bucket distribution (Buckets[i] counts values ≤ Bounds[i],
 // and above the previous bound; the last counts the rest).
 type Dist struct {
+	Bounds  []float64
 	Buckets []int64
 	Count   int64
 	Sum     float64
 }
 
-func newDist(bounds []float64) Dist { return Dist{Buckets: make([]int64, len(bounds)+1)} }
+func newDist(bounds []float64) Dist {
+	return Dist{Bounds: bounds, Buckets: make([]int64, len(bounds)+1)}
+}
 
-func (d *Dist) observe(bounds []float64, v float64) {
+func (d *Dist) observe(v float64) {
 	i := 0
-	for i < len(bounds) && v > bounds[i] {
+	for i < len(d.Bounds) && v > d.Bounds[i] {
 		i++
 	}
 	d.Buckets[i]++
@@ -58,10 +61,13 @@ type RTCPTotals struct {
 	Loss     Dist  // fraction lost, by LossBounds
 	MOS      Dist  // by MOSBounds
 	Undecode int64 // type 5 payloads that did not decode
+
+	g711 qos.Impairment // the codec the MOS is computed for
 }
 
 func newRTCPTotals() RTCPTotals {
-	return RTCPTotals{Jitter: newDist(JitterBoundsMS()), Loss: newDist(LossBounds()), MOS: newDist(MOSBounds())}
+	return RTCPTotals{Jitter: newDist(JitterBoundsMS()), Loss: newDist(LossBounds()), MOS: newDist(MOSBounds()),
+		g711: qos.ImpairmentOf("PCMU")}
 }
 
 func (t RTCPTotals) clone() RTCPTotals {
@@ -77,22 +83,20 @@ func (t *RTCPTotals) observeRTCP(payload []byte) {
 		return
 	}
 	t.Reports++
-	xr := map[uint32]qos.VoIPMetrics{}
-	for _, m := range r.XR {
-		xr[m.SSRC] = m
-	}
 	for _, b := range r.Blocks {
 		if b.SSRC == 0 || b.SSRC == r.SSRC {
 			continue // describes no received stream
 		}
 		jitterMS := float64(b.Jitter) / 8
 		loss := float64(b.FractionLost) / 256
-		t.Jitter.observe(JitterBoundsMS(), jitterMS)
-		t.Loss.observe(LossBounds(), loss)
-		mos := qos.MOSFromR(qos.RFactor(qos.ImpairmentOf("PCMU"), loss*100, qos.OneWayDelay(-1, -1, jitterMS)))
-		if m, ok := xr[b.SSRC]; ok && m.MOSCQ != 127 && m.MOSCQ >= 10 && m.MOSCQ <= 50 {
-			mos = float64(m.MOSCQ) / 10
+		t.Jitter.observe(jitterMS)
+		t.Loss.observe(loss)
+		mos := qos.MOSFromR(qos.RFactor(t.g711, loss*100, qos.OneWayDelay(-1, -1, jitterMS)))
+		for _, m := range r.XR { // XR blocks are few: no map per packet
+			if m.SSRC == b.SSRC && m.MOSCQ >= 10 && m.MOSCQ <= 50 { // 127: unavailable
+				mos = float64(m.MOSCQ) / 10
+			}
 		}
-		t.MOS.observe(MOSBounds(), mos)
+		t.MOS.observe(mos)
 	}
 }

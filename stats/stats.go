@@ -64,10 +64,9 @@ type Stats struct {
 	cache    map[segment.Hour]*Set // finished hours, decoded
 	order    []segment.Hour        // cache insertion order
 	dropped  map[segment.Hour]bool
-	baseline map[segment.Hour]int64 // segment ends seen at the first pass: blocks after them are live traffic
+	baseline map[segment.Hour]int64 // segment ends seen at the first pass: blocks after them are live traffic (RTCP)
 	first    bool                   // the first pass has run
 	closed   bool
-	totals   Counts // live traffic counted since Open
 	live     *engine
 	rtcp     RTCPTotals   // live RTCP distributions (rtcp.go)
 	ret      retired      // counts of the hours retention deleted (cumulative.go)
@@ -469,14 +468,14 @@ func (s *Stats) countHour(ctx context.Context, src Source, hi segment.HourInfo, 
 				return nil
 			}
 			if base, ok := s.baseline[h]; !s.first || !ok || bi.Ref.Off >= base {
-				eng.tot, eng.rtcp = &s.totals, &s.rtcp
+				eng.rtcp = &s.rtcp
 			}
 			if blk != nil {
 				for _, r := range blk.Records {
 					eng.count(r, st.set)
 				}
 			}
-			eng.tot, eng.rtcp = nil, nil
+			eng.rtcp = nil
 			st.set.Mark = Mark{Off: bi.Ref.Off, Next: bi.Next, CRC: bi.CRC, Blocks: st.set.Mark.Blocks + 1}
 			st.dirty = true
 			s.mu.Unlock()

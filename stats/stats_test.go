@@ -203,25 +203,30 @@ func TestSealedHourRetiredAndRange(t *testing.T) {
 	}
 }
 
-// TestLiveTotals: Totals count only blocks written after the first pass.
-func TestLiveTotals(t *testing.T) {
+// TestLiveRTCPAndLastHour: the RTCP distributions count only the report
+// blocks of blocks written after the first pass (live traffic, not the
+// catch-up of the archive); LastHour sums the last 60 minutes of calls.
+func TestLiveRTCPAndLastHour(t *testing.T) {
 	root := t.TempDir()
 	clk := &testClock{t: testBase.Add(10 * time.Minute)}
 	seg := openSeg(t, filepath.Join(root, "segments"), clk)
 	defer seg.Close()
 	appendAll(t, seg, answeredCall(0, "old"))
+	appendRecords(t, seg, rtcpRec(ms(100), 0x11, 0x22, 40, 16))
 	s := openStats(t, filepath.Join(root, "stats"))
 	defer s.Close()
 	catchUp(t, s, seg)
-	if tot := s.Totals(); tot.Calls[callAttempts] != 0 {
-		t.Errorf("totals count %d attempts written before the start", tot.Calls[callAttempts])
+	if r := s.RTCP(); r.Reports != 0 || r.Jitter.Count != 0 {
+		t.Errorf("RTCP stored before the start counted: %+v", r)
 	}
 	appendAll(t, seg, answeredCall(ms(20000), "new"), failedCall(ms(21000), "new2", "486 Busy Here"))
+	appendRecords(t, seg, rtcpRec(ms(22000), 0x11, 0x22, 80, 64), rtcpRec(ms(22100), 0x22, 0x22, 8, 0))
 	catchUp(t, s, seg)
-	tot := s.Totals()
-	if tot.Calls[callAttempts] != 2 || tot.Calls[callAnswered] != 1 || tot.Requests[mINVITE] != 2 || tot.PDD.Count != 1 {
-		t.Errorf("totals: %d attempts, %d answered, %d INVITEs, %d PDD samples; want 2, 1, 2, 1",
-			tot.Calls[callAttempts], tot.Calls[callAnswered], tot.Requests[mINVITE], tot.PDD.Count)
+	// The second report is about its own SSRC: a packet, but no block.
+	r := s.RTCP()
+	if r.Reports != 2 || r.Jitter.Count != 1 || r.Jitter.Sum != 10 || r.Loss.Count != 1 || r.Loss.Sum != 0.25 || r.MOS.Count != 1 {
+		t.Errorf("live RTCP: %d reports, jitter %d/%v ms, loss %d/%v, MOS %d; want 2, 1/10, 1/0.25, 1",
+			r.Reports, r.Jitter.Count, r.Jitter.Sum, r.Loss.Count, r.Loss.Sum, r.MOS.Count)
 	}
 	s.opts.Now = func() time.Time { return testBase.Add(30 * time.Minute) }
 	if a, ans, eff := s.LastHour(); a != 3 || ans != 2 || eff != 3 {

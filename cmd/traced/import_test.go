@@ -1,6 +1,8 @@
 package main
 
 import (
+	"traced/internal/peer"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -25,7 +27,7 @@ import (
 // not by when they were imported. The RTCP of the RTP sample is stored as HEP
 // type 5.
 func TestImportCaptures(t *testing.T) {
-	dir := impSampleDir(t)
+	dir := peer.SampleCapture(t, "")
 	shark := impTshark(t)
 	d := startTraced(t, filepath.Join(t.TempDir(), "data"))
 
@@ -272,24 +274,6 @@ func impLineFor(cseq string, lines []string) string {
 		}
 	}
 	return lines[0]
-}
-
-// impSampleDir is ../shared/pcaps from the module root; missing, it skips
-// outside CI and fails under CI.
-func impSampleDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || len(bytes.TrimSpace(out)) == 0 {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	dir := filepath.Join(filepath.Dir(string(bytes.TrimSpace(out))), "..", "shared", "pcaps")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("sample captures missing: %v", err)
-		}
-		t.Skipf("sample captures missing (%v): skipped outside CI", err)
-	}
-	return dir
 }
 
 func impTshark(t *testing.T) string {

@@ -1,8 +1,9 @@
 package main
 
 import (
+	"traced/internal/peer"
+
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -31,8 +32,8 @@ import (
 // relays RTCP on another leg (40379 ↔ 200.57.7.199:4801) that the capture has
 // no SDP for.
 const (
-	qosPcap   = "/work/shared/pcaps/heplify-rtp_rtcp_sip_ipv4_udp.pcap"
 	qosCallID = "12013223@200.57.7.195"
+	qosPcap   = "heplify-rtp_rtcp_sip_ipv4_udp.pcap" // in shared/pcaps
 )
 
 var (
@@ -55,10 +56,7 @@ func (p pcapUDP) isRTCP() bool {
 // readQoSPcap returns the SIP of the call and every RTCP packet of the capture.
 func readQoSPcap(t *testing.T) (sip, rtcp []pcapUDP) {
 	t.Helper()
-	f, err := os.Open(qosPcap)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s is not here", qosPcap)
-	}
+	f, err := os.Open(peer.SampleCapture(t, qosPcap))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +117,7 @@ func tsharkReports(t *testing.T) map[int]tsharkReport {
 		t.Skip("tshark is not installed")
 	}
 	// The relayed leg's port has no SDP in the capture: decode it as RTCP.
-	out, err := exec.Command("tshark", "-r", qosPcap, "-d", "udp.port==4801,rtcp", "-Y", "rtcp", "-T", "fields",
+	out, err := exec.Command("tshark", "-r", peer.SampleCapture(t, qosPcap), "-d", "udp.port==4801,rtcp", "-Y", "rtcp", "-T", "fields",
 		"-E", "separator=|", "-e", "frame.number", "-e", "rtcp.senderssrc", "-e", "rtcp.sender.packetcount",
 		"-e", "rtcp.ssrc.identifier", "-e", "rtcp.ssrc.fraction", "-e", "rtcp.ssrc.cum_nr", "-e", "rtcp.ssrc.jitter",
 		"-e", "rtcp.ssrc.lsr", "-e", "rtcp.ssrc.dlsr").Output()

@@ -56,3 +56,32 @@ func Require(t testing.TB, bins ...string) {
 	}
 	t.Skipf("%s not installed; run scripts/install-test-deps.sh as root (skipped outside CI)", what)
 }
+
+// SampleCapture returns the path of the public sample capture name, in
+// ../shared/pcaps beside the module root (where CI lays shared/). When it is
+// missing the test fails under CI and is skipped, saying so, elsewhere.
+func SampleCapture(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("peer: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "pcaps", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("peer: sample capture missing: %v", err)
+		}
+		t.Skipf("sample capture missing (%v): skipped outside CI", err)
+	}
+	return p
+}
